@@ -1,0 +1,212 @@
+"""Run a search job: Ray Tune + a searcher (rnn | random | tpe) + MLflow, and read results.
+
+    from controller.jobs import run_search, best_configs, list_jobs
+    result = run_search("char_lm", searcher="rnn", trials=20, concurrency=2, epochs=3)
+    print(result.best_reward, result.best_config)
+    best_configs(result.name, top=5)          # pandas DataFrame from MLflow
+
+A job is one MLflow parent run (tags ``hyperseq.*``; params = options; artifacts: the space
+YAML, the ranked trial table, plots; curves by trials completed) and one child run per trial,
+written by the workers. Validation (`options.prepare_job`) happens before Ray starts and
+before any MLflow write. The parent run ends FINISHED on success, FAILED on an exception and
+KILLED on Ctrl-C (Tune stops the trials gracefully; the result then has status KILLED).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+from workers import tracking
+
+from .options import JobError, JobSpec, prepare_job
+from .tracking_query import best_across_jobs, best_configs, list_jobs
+
+__all__ = ["JobError", "JobResult", "JobSpec", "best_across_jobs", "best_configs", "execute",
+           "list_jobs", "prepare_job", "run_search"]
+
+
+@dataclass
+class JobResult:
+    """What a finished job returns (the trial table is also in MLflow)."""
+
+    name: str
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    storage_path: str           # Ray Tune experiment directory (for Tuner.restore)
+    status: str                 # FINISHED | KILLED
+    best_config: dict[str, Any] | None
+    best_reward: float | None
+    trials: pd.DataFrame        # ranked, as `best_configs(name, top=None)`
+    metric: str
+
+
+def run_search(space: Any, searcher: str = "rnn", trials: int = 20, concurrency: int = 2,
+               epochs: int = 3, scheduler: str | None = None, gpus_per_trial: float = 0,
+               name: str | None = None, tracking_uri: str | None = None, seed: int = 0,
+               cpus_per_trial: float = 1, max_failures: int = 0, storage: str | Path | None = None,
+               controller_options: dict[str, Any] | None = None, progress: bool = False,
+               ) -> JobResult:
+    """Validate, then run a search job to completion. See `prepare_job` for the options."""
+    spec = prepare_job(space, searcher=searcher, trials=trials, concurrency=concurrency,
+                       epochs=epochs, scheduler=scheduler, gpus_per_trial=gpus_per_trial,
+                       cpus_per_trial=cpus_per_trial, name=name, tracking_uri=tracking_uri,
+                       seed=seed, max_failures=max_failures, storage=storage,
+                       controller_options=controller_options)
+    return execute(spec, progress=progress)
+
+
+# ---- Ray ----------------------------------------------------------------------------------------
+def local_ray_options(num_cpus: int | None = None) -> dict[str, Any]:
+    """`ray.init` keywords for a quiet local Ray whose workers can import this checkout."""
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return {"num_cpus": num_cpus or os.cpu_count(), "include_dashboard": False,
+            "log_to_driver": False, "logging_level": logging.WARNING,
+            "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
+
+
+@contextlib.contextmanager
+def ray_session(num_cpus: int | None = None) -> Iterator[bool]:
+    """Use a running Ray, connect to `$RAY_ADDRESS`, or start a local one (shut down after)."""
+    import ray
+    if ray.is_initialized():
+        yield False
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, logging_level=logging.WARNING)
+    else:
+        ray.init(**local_ray_options(num_cpus))
+    try:
+        yield True
+    finally:
+        ray.shutdown()
+
+
+def check_cluster(spec: JobSpec) -> None:
+    """A trial must fit on the cluster, else Tune would wait forever."""
+    import ray
+    have = ray.cluster_resources()
+    if spec.gpus_per_trial > have.get("GPU", 0):
+        raise JobError("gpus_per_trial", spec.gpus_per_trial,
+                       f"is more than the {have.get('GPU', 0):g} GPU(s) of the Ray cluster")
+    if spec.cpus_per_trial > have.get("CPU", 0):
+        raise JobError("cpus_per_trial", spec.cpus_per_trial,
+                       f"is more than the {have.get('CPU', 0):g} CPU(s) of the Ray cluster")
+
+
+def _quiet_tune() -> None:
+    """Tune's legacy reporter at verbosity 0 prints nothing; keep only warnings."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[int, float | None], None] | None]:
+    """A rich progress bar on stderr (trials done / total, best so far)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("best reward {task.fields[best]}"), TimeElapsedColumn(),
+                   console=Console(stderr=True))
+    task = bar.add_task(label, total=total, best="-")
+    with bar:
+        yield lambda done, best: bar.update(task, completed=done,
+                                            best="-" if best is None else f"{best:.4g}")
+
+
+# ---- the job --------------------------------------------------------------------------------------
+def _tuner(spec: JobSpec, setup: Any, monitor: Any, search_alg: Any, param_space: dict) -> Any:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from workers.trainable import make_trainable
+    scheduler = None
+    if spec.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="training_iteration", metric="reward", mode="max",
+                                  max_t=spec.epochs, grace_period=1, reduction_factor=3)
+    return tune.Tuner(
+        make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler,
+                                    num_samples=spec.trials, reuse_actors=True),
+        run_config=tune.RunConfig(name=spec.name, storage_path=str(spec.storage), verbose=0,
+                                  callbacks=[monitor],
+                                  failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+
+
+def _params(spec: JobSpec) -> dict[str, Any]:
+    keys = ("searcher", "trials", "concurrency", "epochs", "gpus_per_trial", "cpus_per_trial",
+            "seed", "max_failures", "metric", "mode", "task")
+    params = {k: getattr(spec, k) for k in keys}
+    params.update(scheduler=spec.scheduler or "none", space=spec.space.name,
+                  reward_rule=spec.rule.describe(),
+                  **{f"controller.{k}": v for k, v in spec.controller_options.items()})
+    return params
+
+
+def _log_artifacts(spec: JobSpec, run_id: str, table: pd.DataFrame, monitor: Any) -> None:
+    import matplotlib.pyplot as plt
+    from . import plots
+    c = tracking.client(spec.tracking_uri)
+    c.log_text(run_id, table.to_csv(index=False), "best_configs.csv")
+    fig = plots.best_so_far_figure(monitor.rewards, f"{spec.name}: best reward vs trials")
+    c.log_figure(run_id, fig, "plots/best_reward.png")
+    plt.close(fig)
+    if monitor.prob_history:
+        fig = plots.choice_probabilities_figure(monitor.prob_history, f"{spec.name}: choice probabilities")
+        c.log_figure(run_id, fig, "plots/choice_probabilities.png")
+        plt.close(fig)
+
+
+def execute(spec: JobSpec, progress: bool = False) -> JobResult:
+    """Run a validated job (see the module docstring for what is recorded where)."""
+    from .monitor import JobMonitor
+    from .searcher import build_search, controller_of
+    from workers.trainable import TrialSetup
+
+    _quiet_tune()
+    with ray_session() as _:
+        check_cluster(spec)
+        experiment_path = str(spec.storage / spec.name)
+        tags = {tracking.TAG_SEARCHER: spec.searcher, tracking.TAG_SPACE: spec.space.name,
+                tracking.TAG_TASK: spec.task, tracking.TAG_METRIC: spec.metric,
+                tracking.TAG_MODE: spec.mode, tracking.TAG_REWARD_RULE: spec.rule.describe(),
+                tracking.TAG_STORAGE: experiment_path}
+        parent, exp_id = tracking.start_job_run(spec.tracking_uri, spec.name, tags, _params(spec))
+        status = "FAILED"
+        writer = tracking.BackgroundWriter()
+        try:
+            tracking.client(spec.tracking_uri).log_text(parent, spec.space.to_yaml(), "space.yaml")
+            search_alg, param_space = build_search(spec.searcher, spec.space, spec.concurrency,
+                                                   spec.seed, controller_options=spec.controller_options)
+            setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs,
+                               spec.tracking_uri, exp_id, parent, spec.name, spec.seed)
+            with _progress(spec.trials, progress, spec.name) as on_progress:
+                monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer,
+                                     controller_of(search_alg), on_progress)
+                _tuner(spec, setup, monitor, search_alg, param_space).fit()
+            writer.close()
+            table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
+            _log_artifacts(spec, parent, table, monitor)
+            status = "FINISHED" if monitor.completed >= spec.trials else "KILLED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            writer.close()
+            tracking.set_status(spec.tracking_uri, parent, status)
+    best = table.iloc[0] if len(table) and pd.notna(table.iloc[0]["reward"]) else None
+    best_config = None
+    if best is not None:
+        best_config = tracking.trial_config(tracking.client(spec.tracking_uri).get_run(best["run_id"]))
+    return JobResult(spec.name, parent, exp_id, spec.tracking_uri, experiment_path, status,
+                     best_config, None if best is None else float(best["reward"]), table, spec.metric)

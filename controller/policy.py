@@ -1,0 +1,83 @@
+"""The controller's LSTM policy (Zoph & Le 2017; ENAS-style heads).
+
+One step per slot of the search space. A shared token embedding feeds the previously sampled
+token back as the next input (a learned start vector before the first one); stacked LSTMCells;
+one linear head per slot. A sequence only advances on its *active* slots, so conditional and
+repeat decisions give variable-length sequences inside one batch: inactive rows keep their
+state and input unchanged (masked update).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class PolicyConfig:
+    hidden_size: int = 64        # LSTM width and token-embedding size
+    num_layers: int = 1          # stacked LSTMCells
+    temperature: float = 1.0     # logits / temperature (before tanh clipping)
+    tanh_c: float | None = 2.5   # logits -> tanh_c * tanh(logits); None disables clipping
+
+
+class Policy(nn.Module):
+    def __init__(self, slot_sizes: Sequence[int], cfg: PolicyConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.slot_sizes = list(slot_sizes)
+        offsets = [0]
+        for n in self.slot_sizes[:-1]:
+            offsets.append(offsets[-1] + n)
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
+        h = cfg.hidden_size
+        self.embedding = nn.Embedding(sum(self.slot_sizes), h)      # shared token vocabulary
+        self.start = nn.Parameter(torch.zeros(1, h))                # learned first input
+        self.cells = nn.ModuleList(nn.LSTMCell(h, h) for _ in range(cfg.num_layers))
+        self.heads = nn.ModuleList(nn.Linear(h, n) for n in self.slot_sizes)
+        for p in self.parameters():
+            nn.init.uniform_(p, -0.1, 0.1)                           # ENAS / NAS-RL init
+
+    def initial(self, batch: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        h = self.cfg.hidden_size
+        zeros = self.start.new_zeros(batch, h)
+        return self.start.expand(batch, h), [(zeros, zeros) for _ in self.cells]
+
+    def logits(self, slot: int, x: torch.Tensor, state: list) -> tuple[torch.Tensor, list]:
+        """One LSTM step at `slot`. x: (B, H) -> logits (B, n_choices), new state."""
+        new_state = []
+        for cell, (h, c) in zip(self.cells, state):
+            h, c = cell(x, (h, c))
+            new_state.append((h, c))
+            x = h
+        out = self.heads[slot](x) / self.cfg.temperature
+        if self.cfg.tanh_c:
+            out = self.cfg.tanh_c * torch.tanh(out)
+        return out, new_state
+
+    def run(self, batch: int, choose: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Walk every slot once. `choose(slot, logits)` returns (tokens (B,), active (B,) bool);
+        returns summed log-probs (B,) and summed entropies (B,) over active slots."""
+        x, state = self.initial(batch)
+        logp = self.start.new_zeros(batch)
+        ent = self.start.new_zeros(batch)
+        for slot in range(len(self.slot_sizes)):
+            logits, new_state = self.logits(slot, x, state)
+            tokens, active = choose(slot, logits)
+            log_probs = F.log_softmax(logits, dim=-1)
+            m = active.to(logits.dtype)
+            logp = logp + m * log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
+            ent = ent - m * (log_probs.exp() * log_probs).sum(-1)
+            keep = active.unsqueeze(1)
+            state = [(torch.where(keep, h1, h0), torch.where(keep, c1, c0))
+                     for (h1, c1), (h0, c0) in zip(new_state, state)]
+            x = torch.where(keep, self.embedding(tokens + self.offsets[slot]), x)
+        return logp, ent
+
+    def score(self, tokens: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Re-score stored sequences. tokens, active: (B, S) -> log-probs (B,), entropies (B,)."""
+        return self.run(tokens.shape[0], lambda slot, _: (tokens[:, slot], active[:, slot]))

@@ -1,0 +1,127 @@
+"""`hyperseq` argument, option and spec errors: one line naming the culprit, exit 2, and no
+MLflow store or run is created (validation happens before Ray and before MLflow)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from controller.cli import cli
+from workers import tracking
+
+GOOD = """\
+name: tiny
+task: noop
+decisions:
+  - name: a
+    choices: [1, 2]
+"""
+BAD_SPECS = {
+    "bad_yaml.yaml": ("name: x\ndecisions: [\n", ["bad_yaml.yaml", "invalid YAML", "line"]),
+    "empty_choices.yaml": ("name: x\ntask: noop\ndecisions:\n  - name: a\n    choices: []\n",
+                           ["decisions[0].choices", "empty"]),
+    "bad_range.yaml": ("name: x\ntask: noop\ndecisions:\n  - name: lr\n    range: [1, 0.1]\n    steps: 3\n",
+                       ["decisions[0].range", "[1, 0.1]"]),
+    "unknown_task.yaml": ("name: x\ntask: nope\ndecisions:\n  - name: a\n    choices: [1]\n",
+                          ["task", "'nope'"]),
+    "no_task.yaml": ("name: x\ndecisions:\n  - name: a\n    choices: [1]\n", ["task"]),
+    "bad_key_for_task.yaml": ("name: x\ntask: char_lm\ndecisions:\n  - name: bogus\n    choices: [1]\n",
+                              ["bogus", "char_lm"]),
+    "bad_value_for_task.yaml": ("name: x\ntask: char_lm\ndecisions:\n  - name: cell\n    choices: [lstm, tree]\n",
+                                ["cell", "tree"]),
+}
+BAD_OPTIONS = [
+    (["--trials", "0"], ["--trials", "0"]),
+    (["--trials", "abc"], ["--trials", "abc"]),
+    (["--concurrency", "0"], ["--concurrency", "0"]),
+    (["--epochs", "-1"], ["--epochs", "-1"]),
+    (["--gpus-per-trial", "-0.5"], ["--gpus-per-trial", "-0.5"]),
+    (["--gpus-per-trial", "1.5"], ["--gpus-per-trial", "1.5"]),
+    (["--gpus-per-trial", "1"], ["--gpus-per-trial", "GPU"]),        # this machine has none
+    (["--cpus-per-trial", "0"], ["--cpus-per-trial", "0"]),
+    (["--cpus-per-trial", "512"], ["--cpus-per-trial", "512"]),
+    (["--searcher", "grid"], ["--searcher", "grid"]),
+    (["--scheduler", "pbt"], ["--scheduler", "pbt"]),
+    (["--seed", "-3"], ["--seed", "-3"]),
+    (["--max-failures", "-1"], ["--max-failures", "-1"]),
+    (["--name", "../escape"], ["--name", "../escape"]),
+    (["--name", "a/b"], ["--name", "a/b"]),
+    (["--name", "-dash"], ["--name", "-dash"]),
+]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[CliRunner, Path, list[str]]:
+    db = tmp_path / "mlflow.db"
+    (tmp_path / "good.yaml").write_text(GOOD)
+    return CliRunner(), tmp_path, ["--tracking-uri", f"sqlite:///{db}", "--storage", str(tmp_path / "ray")]
+
+
+def _check(result, words: list[str], tmp: Path) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert result.stdout == ""
+    assert not (tmp / "mlflow.db").exists() and not (tmp / "ray").exists()
+
+
+def test_unknown_space_name(env) -> None:
+    runner, tmp, opts = env
+    _check(runner.invoke(cli, ["run", "no_such_space", *opts]), ["no_such_space"], tmp)
+
+
+def test_missing_space_file(env) -> None:
+    runner, tmp, opts = env
+    _check(runner.invoke(cli, ["run", str(tmp / "missing.yaml"), *opts]), ["missing.yaml"], tmp)
+
+
+@pytest.mark.parametrize("filename", sorted(BAD_SPECS))
+def test_bad_spec(env, filename: str) -> None:
+    runner, tmp, opts = env
+    text, words = BAD_SPECS[filename]
+    (tmp / filename).write_text(text)
+    _check(runner.invoke(cli, ["run", str(tmp / filename), *opts]), words, tmp)
+
+
+@pytest.mark.parametrize("args,words", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_bad_option(env, args: list[str], words: list[str]) -> None:
+    runner, tmp, opts = env
+    _check(runner.invoke(cli, ["run", str(tmp / "good.yaml"), *args, *opts]), words, tmp)
+
+
+def test_job_name_already_used(env) -> None:
+    runner, tmp, opts = env
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    tracking.start_job_run(uri, "taken", {}, {})
+    result = runner.invoke(cli, ["run", str(tmp / "good.yaml"), "--name", "taken", *opts])
+    assert result.exit_code == 2 and "'--name'" in result.stderr and "taken" in result.stderr
+    assert "already exists" in result.stderr
+    assert len(tracking.search(uri, "")) == 1 and not (tmp / "ray").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["best"], ["JOB", "--all"]),
+    (["best", "nojob"], ["nojob"]),
+    (["best", "nojob", "--top", "-1"], ["--top", "-1"]),
+    (["best", "nojob", "--format", "xml"], ["--format", "xml"]),
+    (["best", "nojob", "--space", "s"], ["--space"]),
+])
+def test_best_errors(env, args: list[str], words: list[str]) -> None:
+    runner, tmp, opts = env
+    _check(runner.invoke(cli, [*args, opts[0], opts[1]]), words, tmp)
+
+
+def test_unknown_command_and_option(env) -> None:
+    runner, tmp, opts = env
+    _check(runner.invoke(cli, ["fly"]), ["fly"], tmp)
+    _check(runner.invoke(cli, ["run", str(tmp / "good.yaml"), "--bogus", "1"]), ["--bogus"], tmp)
+
+
+def test_jobs_on_a_missing_store_lists_nothing_and_creates_nothing(env) -> None:
+    runner, tmp, opts = env
+    result = runner.invoke(cli, ["jobs", "--format", "json", opts[0], opts[1]])
+    assert result.exit_code == 0 and result.stdout.strip() == "[]"
+    assert not (tmp / "mlflow.db").exists()

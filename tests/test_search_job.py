@@ -1,0 +1,151 @@
+"""End to end: real local Ray, real sqlite MLflow store, real char_lm children (tiny).
+
+One Ray instance for the module. Each searcher runs a short job over the same small space;
+MLflow must then hold 1 parent and N children with params and per-epoch metric histories,
+and `hyperseq best JOB --format json` must return N ranked rows.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray
+from click.testing import CliRunner
+
+from controller.cli import cli
+from controller.jobs import list_jobs, local_ray_options, run_search
+from search_spaces import load_space
+from workers import tracking
+
+TRIALS, EPOCHS = 4, 2
+SPACE = """\
+name: tiny_char_lm
+task: char_lm
+decisions:
+  - name: cell
+    choices: [gru, lstm]
+  - name: layers
+    choices: [1, 2]
+  - repeat: layers
+    decisions:
+      - name: hidden
+        choices: [8, 16]
+  - name: lr
+    range: [0.003, 0.03]
+    steps: 3
+    log: true
+  # single-choice decisions act as constants: keep the children tiny and fast
+  - name: embed
+    choices: [8]
+  - name: seq_len
+    choices: [16]
+  - name: batch_size
+    choices: [8]
+  - name: steps_per_epoch
+    choices: [3]
+  - name: eval_chars
+    choices: [256]
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(**local_ray_options(2))
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("job")
+    (tmp / "space.yaml").write_text(SPACE)
+    return {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "storage": str(tmp / "ray"),
+            "space": str(tmp / "space.yaml")}
+
+
+def _check_job(uri: str, name: str, searcher: str, space_path: str) -> None:
+    space = load_space(space_path)
+    [parent] = tracking.job_runs(uri, name)
+    tags = parent.data.tags
+    assert parent.info.status == "FINISHED"
+    assert tags[tracking.TAG_SEARCHER] == searcher and tags[tracking.TAG_SPACE] == "tiny_char_lm"
+    assert tags[tracking.TAG_TASK] == "char_lm" and tags[tracking.TAG_KIND] == "job"
+    assert tags[tracking.TAG_STORAGE].endswith(name)
+    c = tracking.client(uri)
+    artifacts = {a.path for a in c.list_artifacts(parent.info.run_id)}
+    artifacts |= {a.path for a in c.list_artifacts(parent.info.run_id, "plots")}
+    assert {"space.yaml", "best_configs.csv", "plots/best_reward.png"} <= artifacts
+    assert len(c.get_metric_history(parent.info.run_id, "best_reward")) == TRIALS
+    if searcher == "rnn":
+        assert "plots/choice_probabilities.png" in artifacts
+        assert c.get_metric_history(parent.info.run_id, "controller.baseline")
+
+    children = tracking.trial_runs(uri, parent.info.run_id)
+    assert len(children) == TRIALS
+    for run in children:
+        assert run.info.status == "FINISHED" and run.data.tags[tracking.TAG_KIND] == "trial"
+        config = tracking.trial_config(run)
+        assert space.validate(config) == config                 # projected, valid config
+        assert run.data.params == {k: str(v) for k, v in config.items()}
+        for key in ("val_loss", "reward", "train_loss"):
+            assert len(c.get_metric_history(run.info.run_id, key)) == EPOCHS, key
+        assert 0.0 < run.data.metrics["reward"] <= 1.0
+
+
+def _best_json(uri: str, name: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["best", name, "--format", "json", "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("searcher", ["random", "tpe"])
+def test_baseline_job(ray_cluster, store, searcher: str) -> None:
+    result = run_search(store["space"], searcher=searcher, trials=TRIALS, concurrency=2,
+                        epochs=EPOCHS, tracking_uri=store["uri"], storage=store["storage"], seed=1)
+    assert result.status == "FINISHED" and len(result.trials) == TRIALS
+    _check_job(store["uri"], result.name, searcher, store["space"])
+    rows = _best_json(store["uri"], result.name)
+    assert [r["rank"] for r in rows] == list(range(1, TRIALS + 1))
+    assert rows[0]["reward"] == pytest.approx(result.best_reward)
+    assert load_space(store["space"]).validate(result.best_config) == result.best_config
+
+
+def test_rnn_job_through_the_cli(ray_cluster, store) -> None:
+    runner = CliRunner()
+    name = "tiny-rnn"
+    result = runner.invoke(cli, ["run", store["space"], "--searcher", "rnn", "--trials", str(TRIALS),
+                                 "--epochs", str(EPOCHS), "--concurrency", "2", "--name", name,
+                                 "--tracking-uri", store["uri"], "--storage", store["storage"]])
+    assert result.exit_code == 0, result.output
+    assert "top configurations" in result.stdout and name in result.stderr
+    _check_job(store["uri"], name, "rnn", store["space"])
+
+    rows = _best_json(store["uri"], name)
+    assert [r["rank"] for r in rows] == list(range(1, TRIALS + 1))
+    rewards = [r["reward"] for r in rows]
+    assert rewards == sorted(rewards, reverse=True)
+    assert {"trial_id", "reward", "metric", "cell", "lr"} <= set(rows[0])
+    assert rows[0]["metric"] == pytest.approx(min(r["metric"] for r in rows))   # val_loss: min
+
+    csv = runner.invoke(cli, ["best", name, "--top", "2", "--format", "csv", "--tracking-uri", store["uri"]])
+    assert csv.exit_code == 0 and len(pd.read_csv(io.StringIO(csv.stdout))) == 2
+
+    again = runner.invoke(cli, ["run", store["space"], "--name", name, "--tracking-uri", store["uri"]])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+
+
+def test_jobs_and_best_across_jobs(ray_cluster, store) -> None:
+    jobs = list_jobs(store["uri"])
+    assert set(jobs["searcher"]) == {"rnn", "random", "tpe"}
+    assert (jobs["status"] == "FINISHED").all() and (jobs["trials_done"] == TRIALS).all()
+    table = CliRunner().invoke(cli, ["jobs", "--tracking-uri", store["uri"]])
+    assert table.exit_code == 0 and "tiny-rnn" in table.stdout
+    rows = json.loads(CliRunner().invoke(cli, ["best", "--all", "--space", "tiny_char_lm", "--top", "0",
+                                               "--format", "json", "--tracking-uri", store["uri"]]).stdout)
+    assert len(rows) == 3 * TRIALS and rows[0]["reward"] == max(r["reward"] for r in rows)
+    none = CliRunner().invoke(cli, ["best", "--all", "--space", "other", "--format", "json",
+                                    "--tracking-uri", store["uri"]])
+    assert json.loads(none.stdout) == []

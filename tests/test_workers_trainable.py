@@ -1,0 +1,82 @@
+"""The trainable's reward and failure rules, end to end on real Ray + MLflow with the no-op child.
+
+- a diverged child: FINISHED, tagged, the finite floor reward (0.0) -> the controller learns;
+- a crashing child: FAILED with the error, no reward -> the controller is told None;
+- ASHA: stopped trials end FINISHED (tagged stopped_early) with the best reward they reached;
+  no child run is left RUNNING.
+"""
+from __future__ import annotations
+
+import pytest
+import ray
+
+from controller.jobs import local_ray_options, run_search
+from search_spaces import SearchSpace
+from workers import tracking
+from workers.trainable import trial_seed
+
+
+def _space(outcome: str) -> SearchSpace:
+    return SearchSpace.from_dict({"name": f"noop_{outcome}", "task": "noop", "decisions": [
+        {"name": "a", "choices": [1, 2, 3, 4, 5, 6]},
+        {"name": "b", "choices": ["x", "y", "z"]},
+        {"name": "outcome", "choices": [outcome]}]})
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("trainable")
+    ray.init(**local_ray_options(2))
+    yield {"tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}", "storage": str(tmp / "ray")}
+    ray.shutdown()
+
+
+def _children(env: dict[str, str], name: str) -> tuple:
+    [parent] = tracking.job_runs(env["tracking_uri"], name)
+    return parent, tracking.trial_runs(env["tracking_uri"], parent.info.run_id)
+
+
+def test_diverged_children_get_the_floor(env) -> None:
+    result = run_search(_space("diverge"), searcher="rnn", trials=4, epochs=2, **env)
+    parent, children = _children(env, result.name)
+    assert len(children) == 4 and result.best_reward == 0.0
+    for run in children:
+        assert run.info.status == "FINISHED" and run.data.tags["hyperseq.diverged"] == "true"
+        assert run.data.metrics["reward"] == 0.0
+    assert parent.data.metrics["trials_failed"] == 0
+
+
+def test_crashing_children_fail_and_give_no_reward(env) -> None:
+    result = run_search(_space("crash"), searcher="rnn", trials=2, epochs=1, **env)
+    parent, children = _children(env, result.name)
+    assert result.status == "FINISHED" and result.best_reward is None and result.best_config is None
+    assert len(children) == 2
+    for run in children:
+        assert run.info.status == "FAILED" and "crashed on purpose" in run.data.tags[tracking.TAG_ERROR]
+        assert "reward" not in run.data.metrics
+        assert run.data.params == {"a": str(tracking.trial_config(run)["a"]), "b": tracking.trial_config(run)["b"],
+                                   "outcome": "crash"}
+    assert parent.data.metrics["trials_failed"] == 2 and parent.info.status == "FINISHED"
+
+
+def test_asha_stopped_trials_keep_their_best_reward(env) -> None:
+    epochs = 3
+    result = run_search(_space("ok"), searcher="random", trials=10, epochs=epochs, scheduler="asha",
+                        seed=0, **env)
+    parent, children = _children(env, result.name)
+    assert len(children) == 10 and parent.data.params["scheduler"] == "asha"
+    stopped = [r for r in children if r.data.tags.get(tracking.TAG_STOPPED) == "true"]
+    assert stopped, "ASHA stopped no trial"
+    c = tracking.client(env["tracking_uri"])
+    for run in children:
+        assert run.info.status == "FINISHED"                           # none left RUNNING
+        steps = len(c.get_metric_history(run.info.run_id, "score"))
+        assert run.data.metrics["fidelity"] == pytest.approx(steps / epochs)
+        assert run.data.metrics["reward"] == run.data.metrics["best_score"] > 0
+    for run in stopped:
+        assert run.data.metrics["fidelity"] < 1.0
+
+
+def test_trial_seed_is_deterministic() -> None:
+    assert trial_seed(0, "abc_00003") == 3 and trial_seed(1, "abc_00003") != 3
+    assert trial_seed(0, "f00d") == trial_seed(0, "f00d")

@@ -1,0 +1,74 @@
+"""The built-in no-op child (`task: noop`): instant, deterministic, for overhead benchmarks.
+
+Its metric `score` (mode max, in [0, 1]) is the mean over config entries of a hash of
+"key=value", so each decision contributes independently and a policy can learn it. Two
+optional config keys exercise the failure paths end to end:
+
+- ``outcome``: ``"ok"`` (default), ``"diverge"`` (reports ``diverged=True`` at the last epoch),
+  or ``"crash"`` (raises ``RuntimeError`` before the first epoch);
+- ``sleep``: seconds to sleep per epoch (to keep trials alive for schedulers).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Iterator, Mapping
+
+OUTCOMES = ("ok", "diverge", "crash")
+
+
+def score(config: Mapping[str, Any]) -> float:
+    """Deterministic value in [0, 1] of a config (control keys excluded)."""
+    parts = [f"{k}={config[k]!r}" for k in sorted(config) if k not in ("outcome", "sleep")]
+    if not parts:
+        return 0.5
+    unit = [int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "big") / 2.0 ** 64 for p in parts]
+    return sum(unit) / len(unit)
+
+
+class NoopTask:
+    """Task-protocol stand-in that trains nothing."""
+
+    name = "noop"
+    metric = "score"
+    mode = "max"
+    defaults: dict[str, Any] = {}
+
+    def parse(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Accept any scalar config; check the control keys."""
+        outcome = config.get("outcome", "ok")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"noop config: outcome={outcome!r} is not one of {', '.join(OUTCOMES)}")
+        sleep = config.get("sleep", 0)
+        if isinstance(sleep, bool) or not isinstance(sleep, (int, float)) or sleep < 0:
+            raise ValueError(f"noop config: sleep={sleep!r} must be a number >= 0")
+        return dict(config)
+
+    def train(self, config: Mapping[str, Any], epochs: int = 1, device: str = "auto",
+              seed: int = 0) -> Iterator[dict[str, Any]]:
+        cfg = self.parse(config)
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs={epochs!r} must be a positive integer")
+        return self._epochs(cfg, epochs)
+
+    def _epochs(self, cfg: dict[str, Any], epochs: int) -> Iterator[dict[str, Any]]:
+        if cfg.get("outcome") == "crash":
+            raise RuntimeError("noop child crashed on purpose (outcome=crash)")
+        value = score(cfg)
+        for epoch in range(1, epochs + 1):
+            if cfg.get("sleep"):
+                time.sleep(cfg["sleep"])
+            diverged = cfg.get("outcome") == "diverge" and epoch == epochs
+            # A slowly improving curve: the last epoch reaches `value`.
+            metric = 0.0 if diverged else value * (0.5 + 0.5 * epoch / epochs)
+            yield {"epoch": epoch, "score": metric, "train_loss": 1.0 - metric, "diverged": diverged}
+            if diverged:
+                return
+
+
+def resolve_task(name: str) -> Any:
+    """The child task object: `noop` here, anything else from `tasks.get_task`."""
+    if name == "noop":
+        return NoopTask()
+    from tasks import get_task          # torch import only when a real child is needed
+    return get_task(name)
