@@ -38,7 +38,7 @@ def diverging(window_mean: float, first_loss: float) -> bool:
 
 def param(default: Any, *, choices: tuple | None = None, low: float | None = None,
           high: float | None = None) -> Any:
-    """A config dataclass field with its allowed values (``choices``, or bounds low <= x <= high)."""
+    """A config dataclass field with its allowed values: ``choices``, or low <= x <= high."""
     return field(default=default, metadata={"choices": choices, "low": low, "high": high})
 
 
@@ -56,7 +56,7 @@ def config_keys(cls: type) -> list[str]:
 class TrainConfig:
     """Keys shared by every task; task configs extend it."""
 
-    optimizer: str = param("adam", choices=("adam", "adamw", "sgd", "rmsprop"))  # sgd uses momentum 0.9
+    optimizer: str = param("adam", choices=("adam", "adamw", "sgd", "rmsprop"))  # sgd: momentum 0.9
     lr: float = param(3e-3, low=0.0)  # learning rate
     weight_decay: float = param(0.0, low=0.0)  # L2 (adam/sgd/rmsprop) or decoupled (adamw)
     grad_clip: float = param(1.0, low=0.0)  # max global grad norm; 0 disables clipping
@@ -191,8 +191,6 @@ class Task(abc.ABC):
 
     def check(self, cfg: Any, layered: dict[str, dict[int, Any]]) -> None:
         """Cross-key checks beyond per-key ranges (override in tasks); raise ValueError."""
-        if layered:
-            raise ValueError(f"{self.name} config: layer-wise keys are not supported: {layered}")
 
     def layerwise(self, cfg: Any, layered: dict[str, dict[int, Any]]) -> dict[str, Any]:
         """Fields to set from layer-wise keys (override in tasks that accept them)."""
@@ -223,53 +221,60 @@ class Task(abc.ABC):
     def _epochs(self, cfg: TrainConfig, epochs: int, device: torch.device,
                 seed: int) -> Iterator[dict[str, Any]]:
         start = time.perf_counter()
-        if device.type == "cuda":
+        if device.type == "cuda":  # TF32 matmuls: free speed for these small models
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        torch.manual_seed(seed)  # model init and dropout; data uses the run's own generators
+        # The global RNG seeds model init and dropout (runs sharing a process through threads
+        # are therefore not bit-reproducible); data come from the run's own seeded generators.
+        torch.manual_seed(seed)
         run = self.build(cfg, device, seed)
-        model = run.model.to(device)
-        optimizer = make_optimizer(cfg, model.parameters())
-        base = {"num_params": count_params(model)}
-        steps, first_loss = 0, math.nan
+        run.model.to(device)
+        optimizer = make_optimizer(cfg, run.model.parameters())
+        num_params, steps, first_loss = count_params(run.model), 0, math.nan
         for epoch in range(1, epochs + 1):
-            model.train()
-            epoch_start, units, diverged = time.perf_counter(), 0, False
-            total = torch.zeros((), device=device)  # summed on device: no per-step host sync
-            window = torch.zeros((), device=device)
-            for i in range(cfg.steps_per_epoch):
-                loss, n = run.loss_step()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                window += loss.detach()
-                units += n
-                steps += 1
-                if steps == 1:
-                    first_loss = loss.item()
-                if (i + 1) % DIVERGENCE_CHECK_EVERY == 0:
-                    diverged = diverging(window.item() / DIVERGENCE_CHECK_EVERY, first_loss)
-                    total, window = total + window, torch.zeros((), device=device)
-                    if diverged:
-                        break
-            total = total + window
-            train_loss = total.item() / (i + 1)
+            epoch_start = time.perf_counter()
+            run.model.train()
+            train_loss, done, units, first_loss = self._train_epoch(run, optimizer, cfg, first_loss)
+            steps += done
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            train_time = time.perf_counter() - epoch_start
-            diverged = diverged or diverging(train_loss, first_loss)
+            rate = units / max(time.perf_counter() - epoch_start, 1e-9)
+            diverged = done < cfg.steps_per_epoch or diverging(train_loss, first_loss)
             metrics = {} if diverged else self._evaluate(run)
             diverged = diverged or not math.isfinite(metrics.get(self.metric, math.nan))
             if diverged:
-                metrics[self.metric] = math.inf if self.mode == "min" else 0.0
-            rate = units / max(train_time, 1e-9)
+                metrics = {self.metric: math.inf if self.mode == "min" else 0.0}
             yield {"epoch": epoch, **metrics, "train_loss": train_loss, "steps": steps,
                    "seconds": time.perf_counter() - start, "throughput": rate,
-                   self.throughput_key: rate, **base, "diverged": diverged}
+                   self.throughput_key: rate, "num_params": num_params, "diverged": diverged}
             if diverged:
                 return
+
+    @staticmethod
+    def _train_epoch(run: Run, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+                     first_loss: float) -> tuple[float, int, int, float]:
+        """Up to cfg.steps_per_epoch steps; stops at the first check that sees divergence.
+        -> (mean loss, steps done, work units done, loss of the run's very first step)."""
+        device = next(run.model.parameters()).device
+        total = torch.zeros((), device=device)  # summed on the device: no per-step host sync
+        window = torch.zeros((), device=device)
+        units = 0
+        for i in range(1, cfg.steps_per_epoch + 1):
+            loss, n = run.loss_step()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            window += loss.detach()
+            units += n
+            if math.isnan(first_loss):
+                first_loss = loss.item()
+            if i % DIVERGENCE_CHECK_EVERY == 0:
+                total, window, mean = total + window, torch.zeros_like(window), window.item()
+                if diverging(mean / DIVERGENCE_CHECK_EVERY, first_loss):
+                    return total.item() / i, i, units, first_loss
+        return (total + window).item() / cfg.steps_per_epoch, cfg.steps_per_epoch, units, first_loss
 
     def _evaluate(self, run: Run) -> dict[str, float]:
         run.model.eval()

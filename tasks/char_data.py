@@ -71,7 +71,8 @@ class StreamBatcher:
         return self.x[:, window], self.y[:, window]  # (B, T), (B, T)
 
 
-def eval_streams(ids: torch.Tensor, eval_chars: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def eval_streams(ids: torch.Tensor, eval_chars: int,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed validation subset: the first ``eval_chars`` characters of the val split (capped
     by its length, rounded down to a multiple of EVAL_STREAMS), as (inputs, targets) each
     (EVAL_STREAMS, L) contiguous streams. Every target character is predicted exactly once."""

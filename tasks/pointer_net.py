@@ -46,7 +46,7 @@ class PointerConfig(TrainConfig):
     n_max: int = param(10, low=1, high=200)  # longest training input
     val_n_min: int = param(5, low=1, high=200)  # validation lengths: keep fixed within a search
     val_n_max: int = param(10, low=1, high=200)  # (every n in between, VAL_PER_N examples each)
-    lr: float = param(2e-3, low=0.0)  # learning rate
+    lr: float = param(4e-3, low=0.0)  # learning rate
     batch_size: int = param(128, low=1)  # sequences per step
     steps_per_epoch: int = param(100, low=1)  # optimisation steps per epoch
 
@@ -77,8 +77,8 @@ class PointerNet(nn.Module):
     def point(self, query: Tensor, memory: Tensor, allowed: Tensor) -> Tensor:
         """query (B, T, H), memory (B, S, H), allowed (B, T, S) -> pointer scores (B, T, S)."""
         if self.glimpse is not None:
-            weights = torch.softmax(self.glimpse.scores(query, self.glimpse.keys(memory), allowed), -1)
-            query = torch.bmm(weights, memory)  # (B, T, H) the glimpse
+            scores = self.glimpse.scores(query, self.glimpse.keys(memory), allowed)
+            query = torch.bmm(torch.softmax(scores, -1), memory)  # (B, T, H) the glimpse
         return self.pointer.scores(query, self.pointer.keys(memory), allowed)
 
     def forward(self, x: Tensor, targets: Tensor) -> Tensor:
@@ -158,7 +158,8 @@ class PointerNetTask(Task):
             x, targets, _ = data.make_batch(cfg.problem, n, cfg.batch_size, rng)
             x, targets = x.to(device), targets.to(device)
             scores = model(x, targets)  # (B, T, n+1)
-            loss = F.cross_entropy(scores.flatten(0, 1), targets.flatten(), ignore_index=data.IGNORE)
+            loss = F.cross_entropy(scores.flatten(0, 1), targets.flatten(),
+                                   ignore_index=data.IGNORE)
             return loss, cfg.batch_size
 
         def evaluate() -> dict[str, float]:

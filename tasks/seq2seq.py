@@ -52,7 +52,7 @@ class Seq2SeqConfig(TrainConfig):
     attn_tau: float = param(1.0, low=0.0)  # attention each source char should receive in total
     beam_size: int = param(1, low=1, high=16)  # evaluation beam width; 1 = greedy decoding
     lr: float = param(3e-3, low=0.0)  # learning rate
-    steps_per_epoch: int = param(100, low=1)  # optimisation steps per epoch
+    steps_per_epoch: int = param(50, low=1)  # optimisation steps per epoch
 
 
 @dataclass
@@ -145,7 +145,8 @@ def beam_search(model: Seq2Seq, src: Tensor, lengths: Tensor, beam: int) -> Tens
     a finished hypothesis keeps its score and emits PAD."""
     enc, state, feed = model.encode(src, lengths)
     B, K = src.size(0), beam
-    enc, state, feed = enc.repeat(K), _reorder(state, torch.arange(B * K, device=src.device) // K), feed.repeat_interleave(K, 0)
+    copies = torch.arange(B * K, device=src.device) // K  # row b -> rows b*K .. b*K+K-1
+    enc, state, feed = enc.repeat(K), _reorder(state, copies), feed[copies]
     scores = torch.full((B, K), float("-inf"), device=src.device)
     scores[:, 0] = 0.0  # only the first copy of each row starts alive
     tokens = torch.full((B * K,), BOS, dtype=torch.long, device=src.device)

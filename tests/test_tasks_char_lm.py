@@ -16,7 +16,7 @@ from torch import nn
 from tasks import get_task
 from tasks.char_data import EVAL_STREAMS, StreamBatcher, eval_streams, load_corpus
 from tasks.char_lm import CharRNN
-from tasks.rnn import PeepholeLSTM, Recurrent
+from tasks.rnn import PeepholeLSTM, _compile
 
 SMALL = {"hidden": 32, "embed": 16, "seq_len": 32, "batch_size": 8, "steps_per_epoch": 10,
          "eval_chars": 2048}
@@ -76,6 +76,13 @@ def test_peephole_matches_lstm_when_peepholes_are_zero():
     with torch.no_grad():
         peep.w_peep.fill_(0.5)
         assert not torch.allclose(peep(x)[0], out_a, atol=1e-3)  # the cell state is seen
+
+
+def test_unscriptable_function_falls_back_to_eager():
+    def untyped(*args, **kwargs):  # TorchScript rejects *args/**kwargs
+        return kwargs
+
+    assert _compile(untyped) is untyped
 
 
 def test_layerwise_hidden_and_tied_projection():
