@@ -1,0 +1,157 @@
+"""Tabular benchmark: a table of trained char_lm configs, and searchers replayed against it.
+
+A table row is one configuration of a space with the metric its full training reached; a
+replay asks a searcher for configs and looks their metric up instead of training. Searchers
+share one ask/tell shape so rnn, random and TPE are replayed by the same loop:
+
+    searcher.ask() -> config;  searcher.tell(config, metric)
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from search_spaces import SearchSpace
+from workers.rewards import reward_rule
+
+DATA = Path(__file__).resolve().parent / "data"
+TABLE = DATA / "char_lm_table.csv"
+SPACE = DATA / "char_lm_table.yaml"
+
+
+def config_key(space: SearchSpace, config: Mapping[str, Any]) -> tuple[int, ...]:
+    return tuple(space.encode(config))
+
+
+@dataclass
+class Table:
+    space: SearchSpace
+    metric: dict[tuple[int, ...], float]        # token sequence -> metric (inf = diverged)
+    header: dict[str, Any]                       # how the table was made
+
+    @classmethod
+    def load(cls, path: Path = TABLE, space_path: Path = SPACE) -> "Table":
+        space = SearchSpace.from_yaml(space_path)
+        header = json.loads(path.with_suffix(".json").read_text())
+        metric: dict[tuple[int, ...], float] = {}
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                cfg = {s.key: _parse(row[s.key], s.choices) for s in space.slots if row.get(s.key, "") != ""}
+                metric[config_key(space, cfg)] = float(row[space.metric])
+        return cls(space, metric, header)
+
+    @property
+    def best(self) -> float:
+        values = self.metric.values()
+        return min(values) if self.space.mode == "min" else max(values)
+
+    def top_fraction(self, frac: float) -> float:
+        """The metric value a config must reach to be in the table's top `frac`."""
+        ordered = sorted(self.metric.values(), reverse=self.space.mode == "max")
+        return ordered[max(0, math.ceil(frac * len(ordered)) - 1)]
+
+    def lookup(self, config: Mapping[str, Any]) -> float:
+        return self.metric[config_key(self.space, config)]
+
+
+def _parse(text: str, choices: tuple) -> Any:
+    for c in choices:
+        if str(c) == text:
+            return c
+    raise ValueError(f"table value {text!r} is not one of {list(choices)}")
+
+
+class Searcher(Protocol):
+    def ask(self) -> dict[str, Any]: ...
+    def tell(self, config: dict[str, Any], metric: float) -> None: ...
+
+
+class RandomSearcher:
+    def __init__(self, space: SearchSpace, seed: int) -> None:
+        self.space, self.rng = space, random.Random(seed)
+
+    def ask(self) -> dict[str, Any]:
+        return self.space.sample(self.rng)
+
+    def tell(self, config: dict[str, Any], metric: float) -> None:
+        pass
+
+
+class ControllerSearcher:
+    """The RNN controller, rewarded with the same transform the workers use."""
+
+    def __init__(self, space: SearchSpace, seed: int, **options: Any) -> None:
+        from controller import Controller
+        self.ctrl = Controller(space, seed=seed, **options)
+        self.rule = reward_rule(space.metric, space.mode)
+
+    def ask(self) -> dict[str, Any]:
+        return self.ctrl.ask(1)[0]
+
+    def tell(self, config: dict[str, Any], metric: float) -> None:
+        self.ctrl.tell([config], [self.rule(metric)])
+
+
+class TPESearcher:
+    """Optuna TPE over the same space (define-by-run), optimising the metric directly."""
+
+    def __init__(self, space: SearchSpace, seed: int) -> None:
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.space = space
+        self.study = optuna.create_study(direction="minimize" if space.mode == "min" else "maximize",
+                                         sampler=optuna.samplers.TPESampler(seed=seed))
+        self.pending: list[Any] = []
+
+    def ask(self) -> dict[str, Any]:
+        trial = self.study.ask()
+        self.pending.append(trial)
+        return self.space.suggest_optuna(trial)
+
+    def tell(self, config: dict[str, Any], metric: float) -> None:
+        trial = self.pending.pop(0)
+        value = metric if math.isfinite(metric) else (1e9 if self.space.mode == "min" else -1e9)
+        self.study.tell(trial, value)
+
+
+SEARCHERS: dict[str, Callable[..., Searcher]] = {
+    "rnn": ControllerSearcher, "random": RandomSearcher, "tpe": TPESearcher}
+
+
+def replay(table: Table, searcher: Searcher, trials: int) -> list[float]:
+    """Best-so-far metric after each trial (each ask costs a trial, repeats included)."""
+    sign = 1 if table.space.mode == "min" else -1
+    best, curve = math.inf, []
+    for _ in range(trials):
+        cfg = searcher.ask()
+        value = table.lookup(cfg)
+        searcher.tell(cfg, value)
+        if math.isfinite(value):
+            best = min(best, sign * value)
+        curve.append(sign * best)
+    return curve
+
+
+def summarize(table: Table, curves: list[list[float]], budgets: list[int]) -> dict[str, Any]:
+    """Regret quartiles at each budget and trials to reach the table's top 1%."""
+    sign = 1 if table.space.mode == "min" else -1
+    out: dict[str, Any] = {}
+    for b in budgets:
+        regrets = sorted(sign * (c[b - 1] - table.best) for c in curves)
+        q = statistics.quantiles(regrets, n=4) if len(regrets) > 1 else regrets * 3
+        out[b] = {"median": statistics.median(regrets), "q1": q[0], "q3": q[2]}
+    target = table.top_fraction(0.01)
+    hits = [next((i + 1 for i, v in enumerate(c) if sign * v <= sign * target), None) for c in curves]
+    reached = sorted(h for h in hits if h is not None)
+    out["top1pct_target"] = target
+    out["top1pct_reached"] = f"{len(reached)}/{len(curves)}"
+    # median over seeds, counting a seed that never got there as "more than the budget"
+    hits_sorted = sorted(h if h is not None else math.inf for h in hits)
+    out["top1pct_median_trials"] = hits_sorted[len(hits_sorted) // 2]
+    return out

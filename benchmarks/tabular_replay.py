@@ -1,0 +1,100 @@
+"""Replay rnn, random and TPE against the char_lm table (lookup instead of training).
+
+    python benchmarks/tabular_replay.py [--seeds 20] [--budgets 25 50 100 200 400]
+
+Reports median and quartiles of regret (gap to the table's best val_loss) at each budget,
+trials to reach the table's top 1%, and a plot of median regret vs trials with IQR bands.
+Every ask costs a trial, repeats included. Prints a table last; --write updates BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import machine, write_section  # noqa: E402
+from benchmarks.tabular import SEARCHERS, TABLE, Table, replay, summarize  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run(table: Table, searchers: list[str], seeds: int, trials: int) -> dict[str, list[list[float]]]:
+    curves: dict[str, list[list[float]]] = {}
+    for name in searchers:
+        curves[name] = [replay(table, SEARCHERS[name](table.space, seed), trials) for seed in range(seeds)]
+    return curves
+
+
+def plot(table: Table, curves: dict[str, list[list[float]]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, cs in curves.items():
+        xs = range(1, len(cs[0]) + 1)
+        per_t = [sorted(c[t] - table.best for c in cs) for t in range(len(cs[0]))]
+        qs = [statistics.quantiles(v, n=4) if len(v) > 1 else v * 3 for v in per_t]
+        ax.plot(xs, [statistics.median(v) for v in per_t], label=name)
+        ax.fill_between(xs, [q[0] for q in qs], [q[2] for q in qs], alpha=0.2)
+    ax.set(xscale="log", xlabel="trials", ylabel="regret (val_loss - table best, nats/char)",
+           title=f"char_lm table ({len(table.metric)} configs), median and IQR over {len(cs)} seeds")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(table: Table, summary: dict, budgets: list[int], seeds: int, seconds: float, cmd: str) -> str:
+    h = table.header
+    lines = [
+        "## 1. Sample efficiency on the char_lm table", "",
+        f"Command: `{cmd}` ({seconds:.0f} s). Machine: {machine()}.",
+        f"Table: `benchmarks/data/char_lm_table.csv`, {len(table.metric)} configs of "
+        f"`benchmarks/data/char_lm_table.yaml`, each trained once on {h['device']} by "
+        f"`benchmarks/tabular_build.py` ({h['epochs']} epochs, fixed {h['fixed']}, {h['machine']}, "
+        f"{h['date']}). Best val_loss in the table: {table.best:.4f}; top 1% threshold: "
+        f"{table.top_fraction(0.01):.4f}.", "",
+        "Median regret [q1, q3] over seeds (nats/char; lower is better):", "",
+        "| searcher | " + " | ".join(f"{b} trials" for b in budgets) + " | top 1% reached | median trials to top 1% |",
+        "| --- | " + " | ".join("---" for _ in budgets) + " | --- | --- |",
+    ]
+    for name, s in summary.items():
+        cells = [f"{s[b]['median']:.4f} [{s[b]['q1']:.4f}, {s[b]['q3']:.4f}]" for b in budgets]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['top1pct_reached']} | {s['top1pct_median_trials']} |")
+    lines += ["", "![regret vs trials](benchmarks/results/tabular_replay.png)"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", type=Path, default=TABLE)
+    ap.add_argument("--searchers", nargs="+", default=list(SEARCHERS), choices=list(SEARCHERS))
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200, 400])
+    ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
+    args = ap.parse_args()
+    table = Table.load(args.table)
+    t0 = time.time()
+    curves = run(table, args.searchers, args.seeds, max(args.budgets))
+    summary = {name: summarize(table, cs, args.budgets) for name, cs in curves.items()}
+    seconds = time.time() - t0
+    if args.write:
+        RESULTS.mkdir(exist_ok=True)
+        plot(table, curves, RESULTS / "tabular_replay.png")
+        (RESULTS / "tabular_replay.json").write_text(json.dumps(summary, indent=1, default=str))
+        cmd = "python benchmarks/tabular_replay.py " + " ".join(sys.argv[1:])
+        write_section("tabular", markdown(table, summary, args.budgets, args.seeds, seconds, cmd))
+    print(f"table best {table.best:.4f}, {len(table.metric)} configs, {args.seeds} seeds, {seconds:.0f} s")
+    print(f"{'searcher':>8} " + " ".join(f"{'@' + str(b):>16}" for b in args.budgets) + "  top1%  med.trials")
+    for name, s in summary.items():
+        cells = " ".join(f"{s[b]['median']:>7.4f}±{(s[b]['q3'] - s[b]['q1']) / 2:<8.4f}" for b in args.budgets)
+        print(f"{name:>8} {cells}  {s['top1pct_reached']:>5}  {s['top1pct_median_trials']}")
+
+
+if __name__ == "__main__":
+    main()
