@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from benchmarks.report import machine, write_section  # noqa: E402
 from controller import Controller  # noqa: E402
 from search_spaces import SearchSpace  # noqa: E402
 
@@ -67,10 +68,21 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--json", type=Path, help="also write results here")
+    ap.add_argument("--write", action="store_true", help="update the section in BENCHMARKS.md")
     args = ap.parse_args()
     rows = [measure(b, max(1, args.rounds * 8 // (8 * b) if b < 8 else args.rounds)) for b in args.batch]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if args.write:
+        lines = ["## 2b. Controller ask + tell cost", "",
+                 f"Command: `python benchmarks/controller_cost.py {' '.join(sys.argv[1:])}`. Machine: {machine()}.",
+                 "10-decision space; the controller's default update rule (one Adam step per 4 rewards); "
+                 "uniform sampling (`space.sample`) measured in the same run as the floor. Target: < 5 ms.", "",
+                 "| configs per ask/tell | ask ms/config | tell ms/config | ask+tell ms/config | uniform sample ms/config | ratio to uniform |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['batch']} | {r['ask_ms']:.3f} | {r['tell_ms']:.3f} | {r['total_ms']:.3f} | "
+                  f"{r['uniform_sample_ms']:.4f} | {r['total_ms'] / r['uniform_sample_ms']:.0f}x |" for r in rows]
+        write_section("controller-cost", "\n".join(lines))
     print(f"{'batch':>5} {'configs':>7} {'ask ms':>8} {'tell ms':>8} {'ask+tell ms':>11} {'uniform ms':>10}")
     for r in rows:
         print(f"{r['batch']:>5} {r['configs']:>7} {r['ask_ms']:>8.3f} {r['tell_ms']:>8.3f} "
