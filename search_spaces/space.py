@@ -85,7 +85,7 @@ class SearchSpace:
         """(slot index, token) pairs of a config: what the controller re-scores."""
         return list(self._walk(config))
 
-    def _walk(self, config: Mapping[str, Any]) -> Iterator[tuple[int, int]]:
+    def _walk(self, config: Mapping[str, Any], extra_ok: bool = False) -> Iterator[tuple[int, int]]:
         if not isinstance(config, Mapping):
             raise ValueError(f"config must be a mapping, got {config!r}")
         chosen: dict[str, int] = {}
@@ -99,7 +99,7 @@ class SearchSpace:
                 raise ValueError(f"config {slot.key}={config[slot.key]!r} is not one of {list(slot.choices)}")
             chosen[slot.key] = tok
             yield i, tok
-        for key in config:
+        for key in () if extra_ok else config:
             if key not in chosen:
                 why = "is inactive for this config" if key in self._by_key else "is not a decision of this space"
                 raise ValueError(f"config key {key!r} {why} (space {self.name!r})")
@@ -130,15 +130,10 @@ class SearchSpace:
     def project(self, flat: Mapping[str, Any]) -> dict[str, Any]:
         """Drop inactive keys from a config that has a value for every slot (Tune's random
         search samples every slot; this keeps only what the config actually uses)."""
-        chosen: dict[str, int] = {}
-        for slot in self.slots:
-            if self.is_active(slot, chosen):
-                if slot.key not in flat:
-                    raise ValueError(f"config is missing key {slot.key!r}")
-                tok = index_of(slot.choices, flat[slot.key])
-                if tok is None:
-                    raise ValueError(f"config {slot.key}={flat[slot.key]!r} is not one of {list(slot.choices)}")
-                chosen[slot.key] = tok
+        return self._values({self.slots[i].key: t for i, t in self._walk(flat, extra_ok=True)})
+
+    def _values(self, chosen: Mapping[str, int]) -> dict[str, Any]:
+        """Config of chosen token indices by key."""
         return {k: self._by_key[k].choices[t] for k, t in chosen.items()}
 
     # ---- sampling and counting -------------------------------------------------------------
@@ -148,7 +143,7 @@ class SearchSpace:
         for slot in self.slots:
             if self.is_active(slot, chosen):
                 chosen[slot.key] = rng.randrange(len(slot.choices))
-        return {k: self._by_key[k].choices[t] for k, t in chosen.items()}
+        return self._values(chosen)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every valid config, in lexicographic token order."""
@@ -165,7 +160,7 @@ class SearchSpace:
                 yield from rec(i + 1, chosen)
             del chosen[slot.key]
         for chosen in rec(0, {}):
-            yield {k: self._by_key[k].choices[t] for k, t in chosen.items()}
+            yield self._values(chosen)
 
     def size(self) -> int:
         """Number of valid configs. Branches only on slots some condition depends on."""
@@ -203,7 +198,7 @@ class SearchSpace:
             else:
                 value = trial.suggest_categorical(slot.key, list(slot.choices))
                 chosen[slot.key] = index_of(slot.choices, value)
-        return {k: self._by_key[k].choices[t] for k, t in chosen.items()}
+        return self._values(chosen)
 
     def domains(self) -> dict[str, list[Any]]:
         """Every slot's choices by key (for `tune.choice`); `project` then drops inactive keys."""

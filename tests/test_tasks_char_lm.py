@@ -22,12 +22,7 @@ SMALL = {"hidden": 32, "embed": 16, "seq_len": 32, "batch_size": 8, "steps_per_e
          "eval_chars": 2048}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_bundled_corpus_and_split():

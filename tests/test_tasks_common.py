@@ -29,12 +29,7 @@ BAD_CELL = {"char_lm": "peephole_gru", "seq2seq": "peephole_lstm", "pointer_net"
 VOLATILE = {"seconds", "throughput", "tokens_per_s", "seqs_per_s"}  # wall-clock dependent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_registry():

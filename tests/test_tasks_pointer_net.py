@@ -18,12 +18,7 @@ from tasks import pointer_data as data
 from tasks.pointer_net import PointerNet, hull_coverage
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_hull_of_a_square_with_inner_and_collinear_points():

@@ -20,12 +20,7 @@ from tasks.seq2seq import MAX_DECODE, Seq2Seq, beam_search
 SMALL = {"hidden": 32, "embed": 8, "batch_size": 16, "steps_per_epoch": 10}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_formats_render_the_date():
