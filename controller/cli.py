@@ -165,7 +165,7 @@ def ui(tracking_uri: str | None, port: int, host: str) -> None:
     from workers.tracking import default_tracking_uri
     uri = tracking_uri or default_tracking_uri()
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
-           "--port", str(port)]
+           "--port", str(port), "--workers", "1"]          # one local user: one worker starts fast
     click.echo(f"MLflow UI for {uri} at http://{host}:{port}", err=True)
     try:
         sys.exit(subprocess.call(cmd))
@@ -204,6 +204,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+# Cluster commands (submit, status, logs, cancel) live in `cluster_cli`, next to Ray's Jobs API.
+from .cluster_cli import register as _register_cluster_commands  # noqa: E402
+
+_register_cluster_commands(cli)
 
 
 def main() -> None:

@@ -7,9 +7,13 @@
 
 A job is one MLflow parent run (tags ``hyperseq.*``; params = options; artifacts: the space
 YAML, the ranked trial table, plots; curves by trials completed) and one child run per trial,
-written by the workers. Validation (`options.prepare_job`) happens before Ray starts and
-before any MLflow write. The parent run ends FINISHED on success, FAILED on an exception and
-KILLED on Ctrl-C (Tune stops the trials gracefully; the result then has status KILLED).
+recorded from the workers' per-epoch reports (`workers.recorder`). Validation
+(`options.prepare_job`) happens before Ray starts and before any MLflow write. The parent run
+ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C (Tune stops the trials
+gracefully, keeps its state for `Tuner.restore`; the result then has status KILLED).
+
+Side effect: the driver sets ``RAY_AIR_NEW_OUTPUT=0`` (unless set) so that Tune's console
+output stays quiet at ``verbose=0``; progress is hyperseq's own (rich, on stderr).
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from workers import tracking
 
 from .options import JobError, JobSpec, prepare_job
 from .tracking_query import best_across_jobs, best_configs, list_jobs
+
+log = logging.getLogger(__name__)
 
 __all__ = ["JobError", "JobResult", "JobSpec", "best_across_jobs", "best_configs", "execute",
            "list_jobs", "prepare_job", "run_search"]
@@ -52,14 +58,14 @@ def run_search(space: Any, searcher: str = "rnn", trials: int = 20, concurrency:
                name: str | None = None, tracking_uri: str | None = None, seed: int = 0,
                cpus_per_trial: float = 1, max_failures: int = 0, storage: str | Path | None = None,
                controller_options: dict[str, Any] | None = None, progress: bool = False,
-               ) -> JobResult:
+               callbacks: list | None = None) -> JobResult:
     """Validate, then run a search job to completion. See `prepare_job` for the options."""
     spec = prepare_job(space, searcher=searcher, trials=trials, concurrency=concurrency,
                        epochs=epochs, scheduler=scheduler, gpus_per_trial=gpus_per_trial,
                        cpus_per_trial=cpus_per_trial, name=name, tracking_uri=tracking_uri,
                        seed=seed, max_failures=max_failures, storage=storage,
                        controller_options=controller_options)
-    return execute(spec, progress=progress)
+    return execute(spec, progress=progress, callbacks=callbacks)
 
 
 # ---- Ray ----------------------------------------------------------------------------------------
@@ -101,6 +107,29 @@ def check_cluster(spec: JobSpec) -> None:
                        f"is more than the {have.get('CPU', 0):g} CPU(s) of the Ray cluster")
 
 
+@contextlib.contextmanager
+def _without_tune_result_files() -> Iterator[None]:
+    """No CSV/JSON/TensorBoard result files per trial: MLflow is the record of every trial, and
+    those loggers cost Tune's event loop ~15-20 ms per trial (`benchmarks/overhead.py`). Tune's
+    experiment state (what `Tuner.restore` needs) is still written. The documented switch is an
+    environment variable read when `fit` starts, so it is set for that call only."""
+    key = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+    before = os.environ.get(key)
+    # ... and Tune's end-of-run analysis then warns once per trial that it found no result file.
+    analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = analysis.level
+    os.environ[key] = "1"
+    analysis.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        analysis.setLevel(level)
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def _quiet_tune() -> None:
     """Tune's legacy reporter at verbosity 0 prints nothing; keep only warnings."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -125,7 +154,7 @@ def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[int, 
 
 
 # ---- the job --------------------------------------------------------------------------------------
-def _tuner(spec: JobSpec, setup: Any, monitor: Any, search_alg: Any, param_space: dict) -> Any:
+def _tuner(spec: JobSpec, setup: Any, callbacks: list, search_alg: Any, param_space: dict) -> Any:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from workers.trainable import make_trainable
@@ -139,7 +168,7 @@ def _tuner(spec: JobSpec, setup: Any, monitor: Any, search_alg: Any, param_space
         tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler,
                                     num_samples=spec.trials, reuse_actors=True),
         run_config=tune.RunConfig(name=spec.name, storage_path=str(spec.storage), verbose=0,
-                                  callbacks=[monitor],
+                                  callbacks=callbacks,
                                   failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
 
 
@@ -167,13 +196,20 @@ def _log_artifacts(spec: JobSpec, run_id: str, table: pd.DataFrame, monitor: Any
         plt.close(fig)
 
 
-def execute(spec: JobSpec, progress: bool = False) -> JobResult:
-    """Run a validated job (see the module docstring for what is recorded where)."""
+def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None) -> JobResult:
+    """Run a validated job (see the module docstring for what is recorded where).
+
+    `callbacks`: extra Ray Tune callbacks (e.g. timing probes), run after the job's own.
+    """
+    callbacks = list(callbacks or [])
     from .monitor import JobMonitor
     from .searcher import build_search, controller_of
+    from workers.recorder import Target, TrialRecorder
+    from workers.writer import shared_writer
     from workers.trainable import TrialSetup
 
     _quiet_tune()
+    writer = shared_writer()            # start its MLflow imports now, alongside Ray's start
     with ray_session() as _:
         check_cluster(spec)
         experiment_path = str(spec.storage / spec.name)
@@ -183,18 +219,21 @@ def execute(spec: JobSpec, progress: bool = False) -> JobResult:
                 tracking.TAG_STORAGE: experiment_path}
         parent, exp_id = tracking.start_job_run(spec.tracking_uri, spec.name, tags, _params(spec))
         status = "FAILED"
-        writer = tracking.BackgroundWriter()
         try:
             tracking.client(spec.tracking_uri).log_text(parent, spec.space.to_yaml(), "space.yaml")
             search_alg, param_space = build_search(spec.searcher, spec.space, spec.concurrency,
                                                    spec.seed, controller_options=spec.controller_options)
-            setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs,
-                               spec.tracking_uri, exp_id, parent, spec.name, spec.seed)
+            setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed)
+            recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
             with _progress(spec.trials, progress, spec.name) as on_progress:
                 monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer,
                                      controller_of(search_alg), on_progress)
-                _tuner(spec, setup, monitor, search_alg, param_space).fit()
-            writer.close()
+                tuner = _tuner(spec, setup, [recorder, monitor, *callbacks], search_alg, param_space)
+                with _without_tune_result_files():
+                    tuner.fit()
+            monitor.flush()
+            if not writer.flush():
+                log.warning("some MLflow writes of job %s may be missing", spec.name)
             table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
             _log_artifacts(spec, parent, table, monitor)
             status = "FINISHED" if monitor.completed >= spec.trials else "KILLED"
@@ -202,7 +241,7 @@ def execute(spec: JobSpec, progress: bool = False) -> JobResult:
             status = "KILLED"
             raise
         finally:
-            writer.close()
+            writer.flush()
             tracking.set_status(spec.tracking_uri, parent, status)
     best = table.iloc[0] if len(table) and pd.notna(table.iloc[0]["reward"]) else None
     best_config = None

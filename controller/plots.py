@@ -49,7 +49,7 @@ def choice_probabilities_figure(history: Sequence[tuple[int, dict[str, dict[str,
     keys = keys[:MAX_PANELS] or ["(none)"]
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.4), squeeze=False)
     for ax, key in zip(axes.flat, keys):
         choices: list[str] = []
         for _, probs in history:
@@ -64,5 +64,5 @@ def choice_probabilities_figure(history: Sequence[tuple[int, dict[str, dict[str,
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.suptitle(title or "controller choice probabilities vs trials")
-    fig.tight_layout()
-    return fig
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.08, top=0.88, hspace=0.45, wspace=0.25)
+    return fig                                # (explicit spacing: tight_layout costs ~0.3 s here)

@@ -38,7 +38,7 @@ BAD_OPTIONS = [
     (["--epochs", "-1"], ["--epochs", "-1"]),
     (["--gpus-per-trial", "-0.5"], ["--gpus-per-trial", "-0.5"]),
     (["--gpus-per-trial", "1.5"], ["--gpus-per-trial", "1.5"]),
-    (["--gpus-per-trial", "1"], ["--gpus-per-trial", "GPU"]),        # this machine has none
+    (["--gpus-per-trial", "64"], ["--gpus-per-trial", "GPU"]),       # more than any machine here
     (["--cpus-per-trial", "0"], ["--cpus-per-trial", "0"]),
     (["--cpus-per-trial", "512"], ["--cpus-per-trial", "512"]),
     (["--searcher", "grid"], ["--searcher", "grid"]),

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from workers import tracking
+from workers.writer import BackgroundWriter
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +53,21 @@ def test_child_without_epochs_still_has_params(uri: str) -> None:
     assert run.data.tags[tracking.TAG_ERROR] == "boom"
 
 
-def test_background_writer_drains_and_survives_errors(uri: str) -> None:
+def test_background_writer_drains_in_order_and_survives_errors(uri: str) -> None:
     parent, _ = tracking.start_job_run(uri, "job-c", {}, {})
-    writer = tracking.BackgroundWriter()
-    writer.submit(lambda: 1 / 0)                                    # logged, not raised
+    writer = BackgroundWriter()
+    writer.submit(lambda: 1)                                        # not picklable: skipped
+    writer.submit(tracking.set_status, uri, "no-such-run", "FINISHED")   # fails: logged
     for step in range(5):
         writer.submit(tracking.log_metrics, uri, parent, {"best_reward": step / 10}, step)
+    writer.submit(tracking.set_status, uri, parent, "FINISHED")
     writer.close()
-    assert len(tracking.client(uri).get_metric_history(parent, "best_reward")) == 5
+    writer.close()                                                  # idempotent
+    history = tracking.client(uri).get_metric_history(parent, "best_reward")
+    assert [m.step for m in history] == list(range(5))
+    assert tracking.client(uri).get_run(parent).info.status == "FINISHED"
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(tracking.log_metrics, uri, parent, {}, 0)
 
 
 def test_default_uri_uses_env(monkeypatch: pytest.MonkeyPatch) -> None:

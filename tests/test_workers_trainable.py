@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import ray
+from ray import tune
 
 from controller.jobs import local_ray_options, run_search
 from search_spaces import SearchSpace
@@ -41,22 +42,24 @@ def test_diverged_children_get_the_floor(env) -> None:
     parent, children = _children(env, result.name)
     assert len(children) == 4 and result.best_reward == 0.0
     for run in children:
-        assert run.info.status == "FINISHED" and run.data.tags["hyperseq.diverged"] == "true"
-        assert run.data.metrics["reward"] == 0.0
+        assert run.info.status == "FINISHED" and run.data.metrics["diverged"] == 1.0
+        assert run.data.metrics["reward"] == 0.0 and tracking.TAG_STOPPED not in run.data.tags
     assert parent.data.metrics["trials_failed"] == 0
 
 
 def test_crashing_children_fail_and_give_no_reward(env) -> None:
-    result = run_search(_space("crash"), searcher="rnn", trials=2, epochs=1, **env)
+    result = run_search(_space("crash"), searcher="rnn", trials=2, epochs=1, max_failures=1, **env)
     parent, children = _children(env, result.name)
     assert result.status == "FINISHED" and result.best_reward is None and result.best_config is None
-    assert len(children) == 2
+    assert len(children) == 4                                       # 2 trials x (1 try + 1 retry)
+    assert sum(r.data.tags.get("hyperseq.retried") == "true" for r in children) == 2
     for run in children:
         assert run.info.status == "FAILED" and "crashed on purpose" in run.data.tags[tracking.TAG_ERROR]
         assert "reward" not in run.data.metrics
-        assert run.data.params == {"a": str(tracking.trial_config(run)["a"]), "b": tracking.trial_config(run)["b"],
-                                   "outcome": "crash"}
+        config = tracking.trial_config(run)
+        assert run.data.params == {"a": str(config["a"]), "b": config["b"], "outcome": "crash"}
     assert parent.data.metrics["trials_failed"] == 2 and parent.info.status == "FINISHED"
+    assert len(result.trials) == 2 and result.trials["reward"].isna().all()   # one row per trial
 
 
 def test_asha_stopped_trials_keep_their_best_reward(env) -> None:
@@ -77,6 +80,30 @@ def test_asha_stopped_trials_keep_their_best_reward(env) -> None:
         assert run.data.metrics["fidelity"] < 1.0
 
 
+class _Boom(tune.Callback):
+    def on_trial_result(self, *args, **kwargs) -> None:
+        raise RuntimeError("boom in the driver")
+
+
+def test_a_job_that_raises_ends_failed_and_leaves_no_running_trial(env) -> None:
+    with pytest.raises(Exception, match="boom"):            # a TuneError wrapping it
+        run_search(_space("ok"), searcher="rnn", trials=2, epochs=2, name="boom", callbacks=[_Boom()], **env)
+    parent, children = _children(env, "boom")
+    assert parent.info.status == "FAILED"
+    assert children and all(r.info.status != "RUNNING" for r in children)
+
+
 def test_trial_seed_is_deterministic() -> None:
     assert trial_seed(0, "abc_00003") == 3 and trial_seed(1, "abc_00003") != 3
     assert trial_seed(0, "f00d") == trial_seed(0, "f00d")
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_fractional_gpus_place_children_on_the_gpu(env) -> None:
+    """Two trials with half a GPU each run at once, each on `cuda` (the GPU Ray granted)."""
+    result = run_search(_space("ok"), searcher="random", trials=2, concurrency=2, epochs=1,
+                        gpus_per_trial=0.5, **env)
+    _, children = _children(env, result.name)
+    assert len(children) == 2
+    for run in children:
+        assert run.data.tags["hyperseq.device"] == "cuda" and run.data.tags["hyperseq.gpu_ids"] != ""

@@ -11,16 +11,14 @@ creates the store first: several processes creating a fresh sqlite database at o
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import logging
 import math
 import os
-import queue
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urlparse
 
 from mlflow.entities import Metric, Param, Run, RunTag
@@ -44,7 +42,6 @@ TAG_STOPPED = "hyperseq.stopped_early"   # "true" on trials a scheduler stopped
 TAG_ERROR = "hyperseq.error"
 MAX_TAG = 5000
 
-log = logging.getLogger(__name__)
 
 
 # ---- store ----------------------------------------------------------------------------------
@@ -83,9 +80,12 @@ def ensure_store(uri: str) -> str:
     ``mlartifacts/`` next to it (not to the current directory).
     """
     path = _local_path(uri)
+    fresh_sqlite = path is not None and uri.startswith("sqlite:") and not path.exists()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     c = client(uri)
+    if fresh_sqlite:
+        _use_wal(path)
     exp = c.get_experiment_by_name(EXPERIMENT)
     if exp is not None:
         return exp.experiment_id
@@ -94,6 +94,15 @@ def ensure_store(uri: str) -> str:
         base = path.parent if path.suffix else path
         location = (base / "mlartifacts").resolve().as_uri()
     return c.create_experiment(EXPERIMENT, artifact_location=location)
+
+
+def _use_wal(path: Path) -> None:
+    """Write-ahead logging for a sqlite store we just created: a commit costs one fsync, not
+    several, and readers (queries, the UI) no longer block the writer. The mode is stored in
+    the database file; stores created elsewhere are left as they are."""
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("PRAGMA journal_mode=WAL")
 
 
 def experiment_id(uri: str) -> str | None:
@@ -121,10 +130,17 @@ def _now_ms() -> int:
 
 
 def log_metrics(uri: str, run_id: str, values: Mapping[str, Any], step: int) -> None:
+    """Numeric entries of `values` at one step."""
+    log_metric_steps(uri, run_id, [(values, step)])
+
+
+def log_metric_steps(uri: str, run_id: str, points: Iterable[tuple[Mapping[str, Any], int]]) -> None:
+    """Several steps' metrics in one `log_batch` (one store transaction)."""
     ts = _now_ms()
-    metrics = [Metric(k, v, ts, step) for k, v in numeric_metrics(values).items()]
-    if metrics:
-        client(uri).log_batch(run_id, metrics=metrics)
+    metrics = [Metric(k, v, ts, step) for values, step in points
+               for k, v in numeric_metrics(values).items()]
+    for start in range(0, len(metrics), 1000):          # MLflow's per-batch metric limit
+        client(uri).log_batch(run_id, metrics=metrics[start:start + 1000])
 
 
 # ---- runs -----------------------------------------------------------------------------------
@@ -147,7 +163,7 @@ def set_status(uri: str, run_id: str, status: str, tags: Mapping[str, str] | Non
 
 
 class ChildRun:
-    """A trial's child run, written from the worker: params, per-epoch metrics, status."""
+    """A trial's child run: params, per-epoch metrics, status (see `workers.recorder`)."""
 
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, job: str,
                  trial_id: str, config: Mapping[str, Any], tags: Mapping[str, str] | None = None):
@@ -159,11 +175,13 @@ class ChildRun:
         self.run_id = run.info.run_id
         self._params = [Param(k, str(v)) for k, v in config.items()]
 
-    def log_epoch(self, values: Mapping[str, Any], step: int) -> None:
+    def log_epoch(self, values: Mapping[str, Any], step: int,
+                  tags: Mapping[str, str] | None = None) -> None:
         """One epoch's metrics at `step` (the first call also carries the params)."""
         ts = _now_ms()
         metrics = [Metric(k, v, ts, step) for k, v in numeric_metrics(values).items()]
-        client(self.uri).log_batch(self.run_id, metrics=metrics, params=self._params)
+        client(self.uri).log_batch(self.run_id, metrics=metrics, params=self._params,
+                                   tags=[RunTag(k, str(v)[:MAX_TAG]) for k, v in (tags or {}).items()])
         self._params = []
 
     def finish(self, status: str, tags: Mapping[str, str] | None = None) -> None:
@@ -210,34 +228,3 @@ def trial_config(run: Run) -> dict[str, Any]:
         except json.JSONDecodeError:
             pass
     return dict(run.data.params)
-
-
-# ---- asynchronous writes (driver) ----------------------------------------------------------------
-class BackgroundWriter:
-    """Runs MLflow writes on one daemon thread so Tune's event loop never waits on the store.
-
-    Errors are logged, never raised: tracking must not kill a search. `close()` drains the queue.
-    """
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="hyperseq-mlflow", daemon=True)
-        self._thread.start()
-
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self._queue.put((fn, args, kwargs))
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            fn, args, kwargs = item
-            try:
-                fn(*args, **kwargs)
-            except Exception as err:           # noqa: BLE001 - tracking is best effort here
-                log.warning("MLflow write %s failed: %s", getattr(fn, "__name__", fn), err)
-
-    def close(self, timeout: float = 60.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)

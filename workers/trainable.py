@@ -1,17 +1,22 @@
 """The Ray Tune function trainable: one trial = one child model trained epoch by epoch.
 
-Per epoch it logs the metrics to the trial's MLflow child run *before* calling `tune.report`,
-so whatever happens at the report (a scheduler stopping the trial raises `SystemExit` inside
-it) the store already holds that epoch. The reported dict carries:
+It decodes the config (`space.project`: random search samples every slot), places the child
+on the trial's GPU share if it has one, trains the task and calls `tune.report` after every
+epoch so a scheduler (ASHA) can stop it there. Each report carries:
 
-- the task's epoch metrics (finite numbers only);
-- ``reward``: the best-so-far reward (`workers.rewards`), what searchers and ASHA optimise;
-- ``best_<metric>`` / ``best_epoch``: the best epoch so far; ``fidelity``: epochs done / budget;
-- ``trial_done``: True on the last report, after the child run was ended FINISHED;
-- ``mlflow_run_id``: so the driver can end the child run of a trial a scheduler stopped.
+- ``reward``: the best-so-far reward (`workers.rewards`) — what searchers and ASHA optimise;
+- ``epoch`` and ``trial_done`` (True on the last report: budget reached or diverged);
+- ``child``: what the trial's MLflow child run records for this epoch (the task's finite
+  metrics, reward, ``best_<metric>``, ``best_epoch``, ``fidelity`` = epochs done / budget);
+- ``child_tags`` (first report only): the device the child trained on.
+
+The trainable imports no MLflow: `workers.recorder.TrialRecorder`, a callback in the driver,
+writes the child runs from these reports (see there for why). Exceptions propagate: Tune
+marks the trial errored, the recorder ends its run FAILED and the searcher is told `None`.
 """
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -20,10 +25,9 @@ from ray import tune
 
 from search_spaces import SearchSpace
 
-from .device import granted_gpus, trial_device
+from .device import granted_gpus, trial_device, trial_resources
 from .noop import resolve_task
 from .rewards import BestEpoch, reward_rule
-from .tracking import TAG_ERROR, ChildRun, numeric_metrics
 
 
 @dataclass(frozen=True)
@@ -35,61 +39,52 @@ class TrialSetup:
     metric: str                # task metric the reward is computed from
     mode: str                  # its direction, "min" or "max"
     epochs: int                # epoch budget per trial (ASHA's max_t)
-    tracking_uri: str
-    experiment_id: str
-    parent_run_id: str
-    job: str
     seed: int = 0
 
 
 def trial_seed(seed: int, trial_id: str) -> int:
-    """Deterministic child seed from the job seed and the trial's index in the job."""
+    """Deterministic child seed from the job seed and the trial id."""
     tail = trial_id.rsplit("_", 1)[-1]
     index = int(tail) if tail.isdigit() else zlib.crc32(trial_id.encode())
     return (seed * 1_000_003 + index) % (2 ** 31)
 
 
+def _finite(values: Mapping[str, Any]) -> dict[str, float]:
+    """Finite numbers of a metrics dict (bools as 0/1): what MLflow can plot."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, (bool, int, float)) and math.isfinite(float(v)):
+            out[k] = float(v)
+    return out
+
+
 def run_trial(config: Mapping[str, Any], setup: TrialSetup) -> None:
-    """Train one configuration; report every epoch; record the child run in MLflow."""
+    """Train one configuration and report every epoch (see the module docstring)."""
     trial_id = tune.get_context().get_trial_id() or "local"
-    cfg = setup.space.project(config)            # random search samples every slot
+    cfg = setup.space.project(config)
     device = trial_device()
-    run = ChildRun(setup.tracking_uri, setup.experiment_id, setup.parent_run_id, setup.job,
-                   trial_id, cfg, tags={"hyperseq.device": device,
-                                        "hyperseq.gpu_ids": ",".join(map(str, granted_gpus()))})
     best = BestEpoch(reward_rule(setup.metric, setup.mode))
-    finished = False
-    try:
-        task = resolve_task(setup.task)
-        for metrics in task.train(cfg, epochs=setup.epochs, device=device,
-                                  seed=trial_seed(setup.seed, trial_id)):
-            best.update(metrics)
-            epoch = int(metrics.get("epoch", best.epochs))
-            done = bool(metrics.get("diverged")) or best.epochs >= setup.epochs
-            reward = best.reward if best.reward is not None else best.rule.floor
-            values = {**numeric_metrics(metrics), "reward": reward, "fidelity": best.epochs / setup.epochs}
-            if best.best is not None:
-                values[f"best_{setup.metric}"] = best.best_value
-                values["best_epoch"] = float(best.best.get("epoch", best.epochs))
-            run.log_epoch(values, step=epoch)
-            if done:
-                run.finish("FINISHED", tags={"hyperseq.diverged": str(best.diverged).lower()})
-                finished = True
-            tune.report({**values, "trial_done": done, "mlflow_run_id": run.run_id})
-            if done:
-                return
-        if not finished:                         # the task yielded fewer epochs than asked
-            run.finish("FINISHED", tags={"hyperseq.diverged": str(best.diverged).lower()})
-            finished = True
-    except SystemExit:                           # stopped by the scheduler inside tune.report:
-        raise                                    # the driver ends the run (see JobMonitor)
-    except BaseException as err:
-        if not finished:
-            run.finish("FAILED", tags={TAG_ERROR: f"{type(err).__name__}: {err}"})
-        raise
+    tags: dict[str, str] | None = {"hyperseq.device": device,
+                                   "hyperseq.gpu_ids": ",".join(map(str, granted_gpus()))}
+    task = resolve_task(setup.task)
+    for metrics in task.train(cfg, epochs=setup.epochs, device=device,
+                              seed=trial_seed(setup.seed, trial_id)):
+        best.update(metrics)
+        done = bool(metrics.get("diverged")) or best.epochs >= setup.epochs
+        reward = best.reward if best.reward is not None else best.rule.floor
+        child = {**_finite(metrics), "reward": reward, "fidelity": best.epochs / setup.epochs}
+        if best.best is not None:
+            child[f"best_{setup.metric}"] = best.best_value
+            child["best_epoch"] = float(best.best.get("epoch", best.epochs))
+        report: dict[str, Any] = {"reward": reward, "epoch": int(metrics.get("epoch", best.epochs)),
+                                  "trial_done": done, "diverged": best.diverged, "child": child}
+        if tags:
+            report["child_tags"], tags = tags, None
+        tune.report(report)
+        if done:
+            return
 
 
 def make_trainable(setup: TrialSetup, cpus: float = 1, gpus: float = 0) -> Any:
-    """`run_trial` bound to `setup`, with the per-trial resource request."""
-    from .device import trial_resources
+    """`run_trial` bound to `setup`, with the per-trial resource request (fractional GPUs ok)."""
     return tune.with_resources(tune.with_parameters(run_trial, setup=setup), trial_resources(cpus, gpus))

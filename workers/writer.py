@@ -1,0 +1,155 @@
+"""`BackgroundWriter`: MLflow writes in a helper process, in submission order.
+
+A job's driver runs Ray Tune's event loop; MLflow's SQLAlchemy store is CPU-heavy Python.
+Writing from a thread of the driver made the two fight for the GIL and more than doubled
+Tune's per-trial time (`benchmarks/overhead.py`: ~50 -> ~120 ms per trial), so the writes run
+in a child process (``python -m workers.writer``) fed through a pipe by a feeder thread.
+
+- `submit(fn, *args)` queues a call of a module-level function (pickled by reference);
+  errors are logged by the helper, never raised: tracking must not kill a search;
+- `flush()` waits until everything submitted so far is done (the helper acknowledges a
+  marker on its stdout); `close()` flushes and ends the helper;
+- `shared_writer()` is one writer per driver process, started early (its ~2 s of MLflow
+  imports overlap Ray's start) and reused by the jobs that process runs.
+"""
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+ACK = b"hyperseq-writer-ack "
+
+
+class BackgroundWriter:
+    """Ordered, asynchronous calls executed by a helper process."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen([sys.executable, "-m", "workers.writer"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, env=env,
+                                      start_new_session=True)    # Ctrl-C: the driver drains it
+        self._queue: queue.Queue = queue.Queue()
+        self._markers = itertools.count(1)
+        self._acked = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._feeder = threading.Thread(target=self._feed, name="hyperseq-writer-feed", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="hyperseq-writer-acks", daemon=True)
+        self._feeder.start()
+        self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._proc.poll() is None
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue `fn(*args, **kwargs)` for the helper (after everything submitted before)."""
+        if self._closed:
+            raise RuntimeError("BackgroundWriter is closed")
+        self._queue.put((fn, args, kwargs))
+
+    def flush(self, timeout: float = 300.0) -> bool:
+        """Wait until every call submitted so far has run; False on timeout or a dead helper."""
+        if self._proc.poll() is not None:
+            return False
+        marker = next(self._markers)
+        self._queue.put(("__flush__", marker))
+        with self._cond:
+            return self._cond.wait_for(lambda: self._acked >= marker or self._proc.poll() is not None,
+                                       timeout) and self._acked >= marker
+
+    def close(self, timeout: float = 300.0) -> None:
+        """Flush, then end the helper (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._feeder.join(timeout)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("MLflow writer process did not finish in %.0f s; killing it", timeout)
+            self._proc.kill()
+
+    def _feed(self) -> None:
+        stream = self._proc.stdin
+        try:
+            while (item := self._queue.get()) is not None:
+                try:
+                    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as err:               # noqa: BLE001 - e.g. a lambda
+                    log.warning("MLflow write %r cannot be sent: %s", item[0], err)
+                    continue
+                stream.write(data)
+                if self._queue.empty():
+                    stream.flush()
+        except OSError as err:                         # the helper died
+            log.warning("MLflow writer process stopped taking writes: %s", err)
+        finally:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            if line.startswith(ACK):
+                with self._cond:
+                    self._acked = int(line[len(ACK):])
+                    self._cond.notify_all()
+        with self._cond:                               # EOF: wake any waiter
+            self._cond.notify_all()
+
+
+_SHARED: BackgroundWriter | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_writer() -> BackgroundWriter:
+    """This process's writer (started on first use, restarted if it died, closed at exit)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None or not _SHARED.alive:
+            _SHARED = BackgroundWriter()
+            atexit.register(_SHARED.close)
+        return _SHARED
+
+
+def _serve(stream: Any, acks: Any) -> None:
+    """Helper process: apply pickled calls until EOF; acknowledge flush markers."""
+    while True:
+        try:
+            item = pickle.load(stream)
+        except EOFError:
+            return
+        if item[0] == "__flush__":
+            acks.write(ACK + str(item[1]).encode() + b"\n")
+            acks.flush()
+            continue
+        fn, args, kwargs = item
+        try:
+            fn(*args, **kwargs)
+        except Exception as err:                       # noqa: BLE001 - tracking is best effort
+            log.warning("MLflow write %s failed: %s", getattr(fn, "__name__", fn), err)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # the driver decides when we stop
+    logging.basicConfig(level=logging.WARNING, format="hyperseq writer: %(message)s")
+    acks = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, not the acks
+    import workers.tracking  # noqa: F401 - the MLflow imports, before the first write
+    _serve(sys.stdin.buffer, acks)
