@@ -145,13 +145,25 @@ def best(job: str | None, top: int, fmt: str, all_jobs: bool, space: str | None,
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @tracking_option
-def jobs(fmt: str, tracking_uri: str | None) -> None:
-    """The jobs recorded in the store, newest first."""
+@click.option("--address", default=None, metavar="URL",
+              help="Join with this Ray cluster's jobs (dashboard URL, e.g. http://HEAD:8265) "
+                   "[default: $RAY_ADDRESS when it is such a URL].")
+def jobs(fmt: str, tracking_uri: str | None, address: str | None) -> None:
+    """The jobs recorded in the store, newest first (joined with Ray's view with --address)."""
+    import pandas as pd
+
+    from .cluster_access import dashboard_address_from_env
     from .tracking_query import list_jobs
-    df = list_jobs(tracking_uri)
+    address = address or dashboard_address_from_env()
+    if address:
+        from .cluster_cli import cluster_jobs
+        df = cluster_jobs(address, tracking_uri)
+    else:
+        df = list_jobs(tracking_uri)
     if fmt == "table":
-        df = df.drop(columns=["run_id", "storage"])
-        df["start_time"] = df["start_time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+        df = df.drop(columns=[c for c in ("run_id", "storage") if c in df.columns])
+        if "start_time" in df.columns:
+            df["start_time"] = pd.to_datetime(df["start_time"]).dt.strftime("%Y-%m-%d %H:%M:%S")
     _emit(df, fmt, "jobs")
 
 
