@@ -8,9 +8,9 @@ every slot and are projected by the trainable).
 """
 from __future__ import annotations
 
-import pickle
 from typing import Any, Mapping
 
+import torch
 from ray import tune
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlgorithm, Searcher
 
@@ -68,15 +68,18 @@ class ControllerSearcher(Searcher):
         return dict(self._pending)
 
     def save(self, checkpoint_path: str) -> None:
-        """Controller state + pending map (so `Tuner.restore` continues exactly)."""
+        """Controller state + pending map (so `Tuner.restore` continues exactly).
+
+        Tune calls this through `save_to_dir` at each experiment checkpoint. The file is
+        written with `torch.save` and read with ``weights_only=True``: tensors and plain data
+        only, so loading it cannot run code (unlike `pickle`).
+        """
         state = {"controller": self.controller.state_dict(), "pending": self._pending,
                  "metric": self._metric, "mode": self._mode}
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(state, f)
+        torch.save(state, checkpoint_path)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
+        state = torch.load(checkpoint_path, weights_only=True)
         self.controller.load_state_dict(state["controller"])
         self._pending = dict(state["pending"])
         self._metric, self._mode = state["metric"], state["mode"]

@@ -7,14 +7,21 @@ optional config keys exercise the failure paths end to end:
 - ``outcome``: ``"ok"`` (default), ``"diverge"`` (reports ``diverged=True`` at the last epoch),
   or ``"crash"`` (raises ``RuntimeError`` before the first epoch);
 - ``sleep``: seconds to sleep per epoch (to keep trials alive for schedulers).
+
+For crash tests, ``$HYPERSEQ_NOOP_PID_DIR`` (when set in the worker's environment) makes each
+child write an empty file named after its process id there before its first epoch, so a test
+can ``kill -9`` the worker process mid-trial.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import time
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 OUTCOMES = ("ok", "diverge", "crash")
+PID_DIR_ENV = "HYPERSEQ_NOOP_PID_DIR"
 
 
 def score(config: Mapping[str, Any]) -> float:
@@ -54,6 +61,9 @@ class NoopTask:
     def _epochs(self, cfg: dict[str, Any], epochs: int) -> Iterator[dict[str, Any]]:
         if cfg.get("outcome") == "crash":
             raise RuntimeError("noop child crashed on purpose (outcome=crash)")
+        pid_dir = os.environ.get(PID_DIR_ENV)
+        if pid_dir:
+            Path(pid_dir, str(os.getpid())).touch()
         value = score(cfg)
         for epoch in range(1, epochs + 1):
             if cfg.get("sleep"):

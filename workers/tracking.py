@@ -40,6 +40,8 @@ TAG_TRIAL = "hyperseq.trial_id"
 TAG_CONFIG = "hyperseq.config"           # the config as JSON (typed; params are strings)
 TAG_STOPPED = "hyperseq.stopped_early"   # "true" on trials a scheduler stopped
 TAG_ERROR = "hyperseq.error"
+TAG_OPTIONS = "hyperseq.options"         # the job's options as JSON (typed), for `resume`
+TAG_INTERRUPTED = "hyperseq.interrupted" # "true" on trial runs a driver crash or Ctrl-C cut short
 MAX_TAG = 5000
 
 
@@ -152,6 +154,11 @@ def start_job_run(uri: str, name: str, tags: Mapping[str, str],
     run = c.create_run(exp_id, run_name=name, tags={TAG_KIND: "job", TAG_JOB: name, **tags})
     c.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     return run.info.run_id, exp_id
+
+
+def reopen(uri: str, run_id: str) -> None:
+    """Mark a run RUNNING again (a resumed job reuses its parent run)."""
+    client(uri).update_run(run_id, status="RUNNING")
 
 
 def set_status(uri: str, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
