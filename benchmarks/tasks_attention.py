@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from benchmarks.report import machine, write_section  # noqa: E402
 from tasks import get_task  # noqa: E402
 
 KINDS = ("none", "dot", "bilinear", "mlp")
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
+    parser.add_argument("--write", action="store_true", help="update the section in BENCHMARKS.md")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -53,6 +55,11 @@ def main() -> None:
     header = (f"{'attention':<10} {'exact match':>20} {'token acc':>8} {'val loss':>9} "
               f"{'params':>8} {'s/run':>7}")
     print(header + "\n" + "-" * len(header))
+    md = ["## seq2seq: attention vs none at an equal budget", "",
+          f"Command: `python benchmarks/tasks_attention.py {' '.join(sys.argv[1:])}`. Machine: {machine()}. "
+          f"{steps} steps x 64 dates per run, seeds {args.seeds}, device {args.device}; scored on the same "
+          "1,000 held-out dates; mean (min-max) over seeds.", "",
+          "| attention | exact match | token acc | val loss | params | s/run |", "| --- | --- | --- | --- | --- | --- |"]
     for kind in args.attention:
         rows = [r for r in runs if r["attention"] == kind]
         em = [r["val_exact_match"] for r in rows]
@@ -60,6 +67,10 @@ def main() -> None:
         spread = f"{statistics.mean(em):.3f} ({min(em):.3f}-{max(em):.3f})"
         print(f"{kind:<10} {spread:>20} {mean('val_token_acc'):>8.3f} {mean('val_loss'):>9.3f} "
               f"{rows[0]['num_params']:>8,} {mean('seconds'):>7.1f}")
+        md.append(f"| {kind} | {spread} | {mean('val_token_acc'):.3f} | {mean('val_loss'):.3f} | "
+                  f"{rows[0]['num_params']:,} | {mean('seconds'):.1f} |")
+    if args.write:
+        write_section("attention", "\n".join(md))
 
 
 if __name__ == "__main__":
