@@ -1,4 +1,5 @@
-"""`hyperseq` command line: run a search, list jobs, show the best configurations, open the UI.
+"""`hyperseq` command line: run or resume a search, list jobs, show the best configurations,
+open the UI.
 
 Errors in arguments, options or the space spec print one line, ``Error: ...`` naming the
 option or spec field and the value, on stderr and exit with status 2 — before Ray starts and
@@ -48,7 +49,7 @@ def _option_error(err: Exception, space: str | None = None) -> _Fail:
     from .options import JobError
     from .tracking_query import JobNotFound
     if isinstance(err, JobError):
-        flag = "--" + err.param.replace("_", "-")
+        flag = "JOB" if err.param == "job" else "--" + err.param.replace("_", "-")
         return _Fail(f"Invalid value for '{flag}': {err.value!r} {err.reason}")
     if isinstance(err, SpecError):
         where = f" {space}" if space and not str(err).startswith(space) and err.path != "SPACE" else ""
@@ -87,7 +88,8 @@ tracking_option = click.option("--tracking-uri", default=None, metavar="URI",
 @click.option("--name", default=None, help="Job name [default: <space>-<searcher>-<timestamp>].")
 @tracking_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-failures", type=int, default=0, show_default=True, help="Retries per trial.")
+@click.option("--max-failures", type=int, default=2, show_default=True,
+              help="Retries of a trial whose worker crashed.")
 @click.option("--storage", default=None, metavar="DIR", help="Ray Tune results [default: ~/ray_results].")
 def run(space: str, searcher: str, trials: int, concurrency: int, epochs: int, scheduler: str,
         gpus_per_trial: float, cpus_per_trial: float, name: str | None, tracking_uri: str | None,
@@ -108,6 +110,29 @@ def run(space: str, searcher: str, trials: int, concurrency: int, epochs: int, s
         raise _option_error(err) from None
     except KeyboardInterrupt:
         raise _Fail(f"job {spec.name} interrupted (parent run KILLED)", 130) from None
+    _report(result)
+
+
+@cli.command()
+@click.argument("job")
+@tracking_option
+def resume(job: str, tracking_uri: str | None) -> None:
+    """Finish JOB after its driver died or was interrupted: finished trials keep their
+    results, interrupted ones run again, the controller continues from its saved state."""
+    from .jobs import resume_search
+    from .options import JobError
+    from .tracking_query import JobNotFound
+    try:
+        result = resume_search(job, tracking_uri=tracking_uri, progress=True)
+    except (JobError, JobNotFound, SpecError) as err:
+        raise _option_error(err) from None
+    except KeyboardInterrupt:
+        raise _Fail(f"job {job} interrupted (parent run KILLED)", 130) from None
+    _report(result)
+
+
+def _report(result: Any) -> None:
+    """The top of a job's table on stdout, its status line on stderr; exit 130 if KILLED."""
     _print_table(result.trials.head(10), f"{result.name}: top configurations ({result.metric})")
     click.echo(f"job {result.name}  status {result.status}  parent run {result.parent_run_id}  "
                f"store {result.tracking_uri}", err=True)

@@ -175,7 +175,7 @@ def entrypoint(space_arg: str, spec: JobSpec, storage: str | None) -> str:
 def submit(space: str, address: str | None, *, searcher: str = "rnn", trials: int = 20,
            concurrency: int = 2, epochs: int = 3, scheduler: str | None = None,
            gpus_per_trial: float = 0, cpus_per_trial: float = 1, name: str | None = None,
-           tracking_uri: str | None = None, seed: int = 0, max_failures: int = 0,
+           tracking_uri: str | None = None, seed: int = 0, max_failures: int = 2,
            storage: str | None = None) -> Submission:
     """Validate, probe both servers, then submit the search as a Ray job; return at once.
 

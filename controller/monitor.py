@@ -27,13 +27,16 @@ class JobMonitor(tune.Callback):
 
     def __init__(self, uri: str, parent_run_id: str, total: int,
                  writer: BackgroundWriter, controller: Any = None,
-                 on_progress: Callable[[int, float | None], None] | None = None) -> None:
+                 on_progress: Callable[[int, float | None], None] | None = None,
+                 history: list[float | None] | None = None) -> None:
+        """`history`: rewards of trials finished before (a resumed job); counting goes on."""
         self.uri, self.parent_run_id, self.total = uri, parent_run_id, total
         self._writer, self.controller, self.on_progress = writer, controller, on_progress
-        self.completed = 0
-        self.failed = 0
-        self.best_reward: float | None = None
-        self.rewards: list[float | None] = []                 # by completion order
+        self.rewards: list[float | None] = list(history or [])   # by completion order
+        self.completed = len(self.rewards)
+        self.failed = sum(r is None for r in self.rewards)
+        finite = [r for r in self.rewards if r is not None and math.isfinite(r)]
+        self.best_reward: float | None = max(finite) if finite else None
         self.prob_history: list[tuple[int, dict[str, dict[str, float]]]] = []
         self._updates_seen = -1                  # policy version last sampled for the plots
         self._points: list[tuple[dict[str, Any], int]] = []

@@ -138,7 +138,7 @@ def _unique_name(base: str, uri: str) -> str:
 def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: int = 20,
                 concurrency: int = 2, epochs: int = 3, scheduler: str | None = None,
                 gpus_per_trial: float = 0, cpus_per_trial: float = 1, name: str | None = None,
-                tracking_uri: str | None = None, seed: int = 0, max_failures: int = 0,
+                tracking_uri: str | None = None, seed: int = 0, max_failures: int = 2,
                 storage: str | Path | None = None,
                 controller_options: Mapping[str, Any] | None = None) -> JobSpec:
     """Check every option and the space; raise JobError / SpecError (both ValueErrors)."""

@@ -1,5 +1,15 @@
 """`hyperseq` argument, option and spec errors: one line naming the culprit, exit 2, and no
-MLflow store or run is created (validation happens before Ray and before MLflow)."""
+MLflow store or run is created and no Ray Tune experiment directory (validation happens before
+Ray and before MLflow).
+
+Kinds covered (56 error cases): unknown space name, missing spec file, a directory as spec, YAML
+syntax error, a YAML tag that builds a Python object, an empty spec, a non-mapping spec, wrong
+types and unknown keys in the spec, empty choices, bad ranges, unknown / missing task, values
+a task rejects; option values of the wrong type, out of range (budgets, resources, seed,
+retries), non-finite, unknown searcher / scheduler, path-escaping job names, a storage path
+that is a file, a job name in use; `best` and `resume` errors (unknown job, bad job name, a
+FINISHED job, a job recorded without resume state); unknown commands and options.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,6 +40,19 @@ BAD_SPECS = {
                               ["bogus", "char_lm"]),
     "bad_value_for_task.yaml": ("name: x\ntask: char_lm\ndecisions:\n  - name: cell\n    choices: [lstm, tree]\n",
                                 ["cell", "tree"]),
+    "python_tag.yaml": ("name: !!python/object/apply:os.system ['echo pwned']\ntask: noop\n"
+                        "decisions:\n  - name: a\n    choices: [1]\n", ["python_tag.yaml", "python/object"]),
+    "empty.yaml": ("", ["empty.yaml", "mapping"]),
+    "not_a_mapping.yaml": ("- a\n- b\n", ["not_a_mapping.yaml", "mapping"]),
+    "decisions_type.yaml": ("name: x\ntask: noop\ndecisions: 5\n", ["decisions", "5"]),
+    "choices_type.yaml": ("name: x\ntask: noop\ndecisions:\n  - name: a\n    choices: 3\n",
+                          ["decisions[0].choices", "3"]),
+    "steps_type.yaml": ("name: x\ntask: noop\ndecisions:\n  - name: lr\n    range: [0.1, 1]\n    steps: many\n",
+                        ["decisions[0].steps", "'many'"]),
+    "unknown_key.yaml": ("name: x\ntask: noop\ndecisions:\n  - name: a\n    choices: [1]\nfoo: 1\n",
+                         ["foo", "unknown key"]),
+    "space_name_escape.yaml": ("name: ../../evil\ntask: noop\ndecisions:\n  - name: a\n    choices: [1]\n",
+                               ["name", "../../evil"]),
 }
 BAD_OPTIONS = [
     (["--trials", "0"], ["--trials", "0"]),
@@ -48,6 +71,12 @@ BAD_OPTIONS = [
     (["--name", "../escape"], ["--name", "../escape"]),
     (["--name", "a/b"], ["--name", "a/b"]),
     (["--name", "-dash"], ["--name", "-dash"]),
+    (["--name", ".."], ["--name", "'..'"]),
+    (["--epochs", "abc"], ["--epochs", "abc"]),
+    (["--concurrency", "1.5"], ["--concurrency", "1.5"]),
+    (["--cpus-per-trial", "nan"], ["--cpus-per-trial", "nan"]),
+    (["--gpus-per-trial", "inf"], ["--gpus-per-trial", "inf"]),
+    (["--max-failures", "1.5"], ["--max-failures", "1.5"]),
 ]
 
 
@@ -90,6 +119,52 @@ def test_bad_spec(env, filename: str) -> None:
 def test_bad_option(env, args: list[str], words: list[str]) -> None:
     runner, tmp, opts = env
     _check(runner.invoke(cli, ["run", str(tmp / "good.yaml"), *args, *opts]), words, tmp)
+
+
+def test_directory_as_space(env) -> None:
+    runner, tmp, opts = env
+    (tmp / "spec_dir").mkdir()
+    _check(runner.invoke(cli, ["run", str(tmp / "spec_dir"), *opts]), ["spec_dir", "no such spec file"], tmp)
+
+
+def test_storage_is_a_file(env) -> None:
+    runner, tmp, opts = env
+    (tmp / "afile").write_text("")
+    result = runner.invoke(cli, ["run", str(tmp / "good.yaml"), opts[0], opts[1], "--storage", str(tmp / "afile")])
+    _check(result, ["--storage", "afile", "not a directory"], tmp)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["resume"], ["JOB"]),
+    (["resume", "nojob"], ["nojob"]),
+    (["resume", "../escape"], ["JOB", "../escape"]),
+    (["resume", "nojob", "--bogus"], ["--bogus"]),
+])
+def test_resume_errors(env, args: list[str], words: list[str]) -> None:
+    runner, tmp, opts = env
+    _check(runner.invoke(cli, [*args, opts[0], opts[1]]), words, tmp)
+
+
+@pytest.mark.parametrize("status,tags,words", [
+    ("FINISHED", {}, ["done-job", "FINISHED", "nothing to resume"]),
+    ("RUNNING", {}, ["done-job", "cannot be resumed"]),
+    ("RUNNING", {tracking.TAG_OPTIONS: "{}", tracking.TAG_STORAGE: "/nonexistent/done-job"},
+     ["done-job", "no Ray Tune experiment state", "/nonexistent/done-job"]),
+])
+def test_resume_of_a_job_that_cannot_be_resumed(env, status: str, tags: dict, words: list[str]) -> None:
+    runner, tmp, opts = env
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    run_id, _ = tracking.start_job_run(uri, "done-job", tags, {})
+    if status != "RUNNING":
+        tracking.set_status(uri, run_id, status)
+    result = runner.invoke(cli, ["resume", "done-job", "--tracking-uri", uri])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    [run] = tracking.search(uri, "")                     # nothing written: same run, same status
+    assert run.info.run_id == run_id and run.info.status == status and not run.data.metrics
 
 
 def test_job_name_already_used(env) -> None:

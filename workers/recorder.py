@@ -115,7 +115,11 @@ class TrialRecorder(tune.Callback):
         if "child" not in last:                         # removed before it reported anything
             self._end(trial, "KILLED", {})
             return
-        # Divergence is in the metrics (`diverged` = 1); only an early stop needs a tag write.
+        # A diverged child is a failed trial (status FAILED, tag hyperseq.diverged) that still
+        # gave the floor reward; an early stop by the scheduler is FINISHED with a tag.
+        if last.get("diverged"):
+            self._end(trial, "FAILED", {"hyperseq.diverged": "true"})
+            return
         tags = {} if last.get("trial_done") else {tracking.TAG_STOPPED: "true"}
         self._end(trial, "FINISHED", tags)
 

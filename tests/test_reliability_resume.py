@@ -1,0 +1,156 @@
+"""Driver crash -> `hyperseq resume`: real Ray, real sqlite MLflow, noop children that sleep.
+
+The driver (`python -m controller.cli run ...`, a subprocess) is SIGKILLed while some trials
+are done and others running. `hyperseq resume` must then finish the job: completed trials
+keep their runs and are not run again, the controller continues from its checkpoint (its
+ask/tell counters cover every trial), interrupted trials run again, and MLflow ends with one
+FINISHED run per trial, the interrupted runs KILLED, the parent reused and FINISHED.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from controller.cli import cli
+from workers import tracking
+
+ROOT = Path(__file__).resolve().parent.parent
+TRIALS, EPOCHS, SLEEP = 6, 2, 1.5
+SPACE = f"""\
+name: sleepy
+task: noop
+decisions:
+  - name: a
+    choices: [1, 2, 3, 4]
+  - name: b
+    choices: [x, y]
+  - name: sleep
+    choices: [{SLEEP}]
+"""
+
+
+def _children(uri: str, parent: str) -> list:
+    return tracking.trial_runs(uri, parent) if tracking.store_exists(uri) else []
+
+
+def _wait_mid_search(uri: str, experiment: Path, proc: subprocess.Popen, timeout: float = 120) -> str:
+    """Poll the store until >= 2 trials FINISHED and >= 1 RUNNING; return the parent run id.
+
+    Only once Tune's experiment directory exists: the driver has created the store by then
+    (opening a sqlite store while another process creates it corrupts it).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "driver exited"
+        jobs = tracking.job_runs(uri, "crashy") if experiment.exists() else []
+        if jobs:
+            runs = _children(uri, jobs[0].info.run_id)
+            status = [r.info.status for r in runs]
+            if status.count("FINISHED") >= 2 and "RUNNING" in status:
+                return jobs[0].info.run_id
+        time.sleep(0.3)
+    raise AssertionError("the search never reached a mid-search state")
+
+
+@pytest.mark.slow
+def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
+    (tmp_path / "space.yaml").write_text(SPACE)
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "ray"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", "controller.cli", "run", str(tmp_path / "space.yaml"), "--searcher", "rnn",
+           "--trials", str(TRIALS), "--concurrency", "2", "--epochs", str(EPOCHS), "--name", "crashy",
+           "--tracking-uri", uri, "--storage", str(storage), "--seed", "3"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)     # its Ray processes: one group to end
+    try:
+        parent = _wait_mid_search(uri, storage / "crashy", proc)
+        time.sleep(1.5)                   # > Tune's checkpoint period (jobs.CHECKPOINT_S = 1 s)
+        before = {r.data.tags[tracking.TAG_TRIAL]: r for r in _children(uri, parent)
+                  if r.info.status == "FINISHED"}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(ProcessLookupError):   # the local Ray the dead driver started
+            os.killpg(proc.pid, signal.SIGKILL)
+    killed_at = time.monotonic() - t0
+    time.sleep(2)                         # the writer helper drains what the driver queued
+    at_crash = _children(uri, parent)
+    assert [j.info.status for j in tracking.job_runs(uri, "crashy")] == ["RUNNING"]
+    assert any(r.info.status == "RUNNING" for r in at_crash)
+    done_before = {r.data.tags[tracking.TAG_TRIAL]: r for r in at_crash if r.info.status == "FINISHED"}
+    assert set(before) <= set(done_before) and 2 <= len(before) < TRIALS
+
+    t1 = time.monotonic()
+    result = CliRunner().invoke(cli, ["resume", "crashy", "--tracking-uri", uri])
+    resumed_in = time.monotonic() - t1
+    assert result.exit_code == 0, result.output
+    print(f"driver killed after {killed_at:.1f} s; resume took {resumed_in:.1f} s")
+
+    [job] = tracking.job_runs(uri, "crashy")
+    assert job.info.run_id == parent and job.info.status == "FINISHED"
+    runs = _children(uri, parent)
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    trial_ids = [r.data.tags[tracking.TAG_TRIAL] for r in finished]
+    assert len(finished) == TRIALS and len(set(trial_ids)) == TRIALS       # one FINISHED run per trial
+    for trial_id, run in before.items():                                   # kept, not re-run
+        [now] = [r for r in finished if r.data.tags[tracking.TAG_TRIAL] == trial_id]
+        assert now.info.run_id == run.info.run_id and now.data.metrics == run.data.metrics
+    others = [r for r in runs if r.info.status != "FINISHED"]
+    assert others and all(r.info.status == "KILLED" for r in others)       # none left RUNNING
+    assert all(r.data.tags.get(tracking.TAG_INTERRUPTED) == "true" for r in others)
+    assert {r.data.tags[tracking.TAG_TRIAL] for r in others} <= set(trial_ids)   # re-run
+    for run in finished:
+        assert len(tracking.client(uri).get_metric_history(run.info.run_id, "score")) == EPOCHS
+
+    # The controller continued from its checkpoint: it asked and was told once per trial in all.
+    # One file per Tune session (run, resume), named by its start time; Tune syncs them all
+    # at each checkpoint, so their mtimes do not tell which is newer.
+    ckpts = sorted((storage / "crashy").glob("searcher-state-*.pkl"))
+    assert len(ckpts) == 2
+    ckpt = ckpts[-1]
+    state = torch.load(ckpt, weights_only=True)["controller"]
+    assert state["stats"]["asked"] == TRIALS and state["stats"]["told"] == TRIALS
+    assert job.data.metrics["trials_completed"] == TRIALS
+
+    again = CliRunner().invoke(cli, ["resume", "crashy", "--tracking-uri", uri])
+    assert again.exit_code == 2 and "FINISHED" in again.stderr and "crashy" in again.stderr
+
+
+def test_close_interrupted_reconciles_mlflow_with_tunes_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """Each MLflow trial run ends as Tune's last experiment checkpoint says (no Ray needed)."""
+    from types import SimpleNamespace
+
+    import ray.tune
+    from controller.resume import close_interrupted
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent, exp = tracking.start_job_run(uri, "j", {}, {})
+    tune_says = {"done": ("TERMINATED", {"reward": 0.7}), "lost_close": ("TERMINATED", {"reward": 0.4}),
+                 "running": ("RUNNING", {}), "late": ("RUNNING", {}), "crashed": ("ERROR", {})}
+    mlflow_says = {"done": "FINISHED", "lost_close": "RUNNING", "running": "RUNNING",
+                   "late": "FINISHED", "crashed": "FAILED"}
+    for trial_id, status in mlflow_says.items():
+        run = tracking.ChildRun(uri, exp, parent, "j", trial_id, {"a": 1})
+        if status != "RUNNING":
+            run.finish(status)
+    trials = [SimpleNamespace(trial_id=t, status=s, last_result=r) for t, (s, r) in tune_says.items()]
+    monkeypatch.setattr(ray.tune, "ExperimentAnalysis", lambda path: SimpleNamespace(trials=trials))
+    history = close_interrupted(uri, parent, str(tmp_path))
+    assert history == [0.7, 0.4, None]                  # two done, one errored: 3 completed
+    after = {r.data.tags[tracking.TAG_TRIAL]: r for r in tracking.trial_runs(uri, parent)}
+    assert {t: r.info.status for t, r in after.items()} == {
+        "done": "FINISHED", "lost_close": "FINISHED", "running": "KILLED", "late": "KILLED",
+        "crashed": "FAILED"}
+    assert after["running"].data.tags[tracking.TAG_INTERRUPTED] == "true"
+    assert after["late"].data.tags["hyperseq.superseded"] == "true"      # Tune re-runs it
