@@ -16,14 +16,16 @@ from typing import Any, Callable
 from ray import tune
 
 from workers import tracking
-from workers.writer import BackgroundWriter, shared_writer
+from workers.writer import BackgroundWriter, UsesWriter
 
 FLUSH_S = 1.0
 CONTROLLER_CURVES = ("mean_reward", "baseline", "entropy", "reward_std", "loss", "updates")
 
 
-class JobMonitor(tune.Callback):
+class JobMonitor(UsesWriter, tune.Callback):
     """Progress bar, parent-run curves and controller snapshots for one job."""
+
+    _transient = ("_writer", "controller", "on_progress")
 
     def __init__(self, uri: str, parent_run_id: str, total: int,
                  writer: BackgroundWriter, controller: Any = None,
@@ -42,16 +44,6 @@ class JobMonitor(tune.Callback):
         self._points: list[tuple[dict[str, Any], int]] = []
         self._flushed = time.monotonic()
 
-    @property
-    def writer(self) -> BackgroundWriter:
-        """The writer given, or (after Tune unpickled this callback on a restore) the shared one."""
-        if self._writer is None or not self._writer.alive:
-            self._writer = shared_writer()
-        return self._writer
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Tune pickles its callbacks with the experiment: drop the live handles."""
-        return {**self.__dict__, "_writer": None, "controller": None, "on_progress": None}
 
     # ---- Tune hooks -----------------------------------------------------------------------------
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -25,7 +25,7 @@ from ray import tune
 from search_spaces import SearchSpace
 
 from . import tracking
-from .writer import BackgroundWriter, shared_writer
+from .writer import BackgroundWriter, UsesWriter
 
 
 @dataclass(frozen=True)
@@ -80,23 +80,13 @@ def error_line(trial: Any) -> str:
 
 
 # ---- the callback (Tune's event loop): queue the writes ---------------------------------------
-class TrialRecorder(tune.Callback):
+class TrialRecorder(UsesWriter, tune.Callback):
     """One MLflow child run per trial, under the job's parent run."""
 
     def __init__(self, target: Target, space: SearchSpace, writer: BackgroundWriter | None = None) -> None:
         self.target, self.space, self._writer = target, space, writer
         self._started: set[str] = set()                 # trials whose run is queued
 
-    @property
-    def writer(self) -> BackgroundWriter:
-        """The writer given, or (after Tune unpickled this callback on a restore) the shared one."""
-        if self._writer is None or not self._writer.alive:
-            self._writer = shared_writer()
-        return self._writer
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Tune pickles its callbacks with the experiment: drop the live handles."""
-        return {**self.__dict__, "_writer": None}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._started.add(trial.trial_id)

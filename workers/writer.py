@@ -128,6 +128,28 @@ def shared_writer() -> BackgroundWriter:
         return _SHARED
 
 
+class UsesWriter:
+    """Mixin for Tune callbacks that queue MLflow writes through a `BackgroundWriter`.
+
+    Tune pickles its callbacks with the experiment state: live handles (the writer and the
+    attributes named in `_transient`) are dropped, and after a restore `writer` falls back
+    to this process's shared writer.
+    """
+
+    _writer: BackgroundWriter | None = None
+    _transient: tuple[str, ...] = ("_writer",)
+
+    @property
+    def writer(self) -> BackgroundWriter:
+        """The writer given, or (after Tune unpickled this callback on a restore) the shared one."""
+        if self._writer is None or not self._writer.alive:
+            self._writer = shared_writer()
+        return self._writer
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, **{name: None for name in self._transient}}
+
+
 def _serve(stream: Any, acks: Any) -> None:
     """Helper process: apply pickled calls until EOF; acknowledge flush markers."""
     while True:
