@@ -42,9 +42,10 @@ def test_diverged_children_get_the_floor(env) -> None:
     parent, children = _children(env, result.name)
     assert len(children) == 4 and result.best_reward == 0.0
     for run in children:
-        assert run.info.status == "FINISHED" and run.data.metrics["diverged"] == 1.0
+        assert run.info.status == "FAILED" and run.data.tags["hyperseq.diverged"] == "true"
+        assert run.data.metrics["diverged"] == 1.0
         assert run.data.metrics["reward"] == 0.0 and tracking.TAG_STOPPED not in run.data.tags
-    assert parent.data.metrics["trials_failed"] == 0
+    assert parent.data.metrics["trials_failed"] == 0     # crashed trials only: these gave a reward
 
 
 def test_crashing_children_fail_and_give_no_reward(env) -> None:
