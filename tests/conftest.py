@@ -13,3 +13,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(request):
+    """A real local Ray for one test module, shut down after it; a module-level `RAY_CPUS`
+    sets its size (default 2, the CI machine's cores)."""
+    import ray
+
+    from controller.jobs import local_ray_options
+    ray.init(**local_ray_options(getattr(request.module, "RAY_CPUS", 2)))
+    yield
+    ray.shutdown()

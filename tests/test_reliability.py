@@ -12,13 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
-import ray
 import torch
 from click.testing import CliRunner
 
 from controller import cli as cli_module
 from controller.cli import cli
-from controller.jobs import local_ray_options, resume_search, run_search
+from controller.jobs import resume_search, run_search
 from controller.options import JobError
 from search_spaces import SpecError, load_space
 from workers import tracking
@@ -54,6 +53,7 @@ decisions:
   - name: eval_chars
     choices: [256]
 """
+RAY_CPUS = 8          # 8 concurrent noop trials (concurrent-writer test)
 CHATTY = """\
 name: chatty
 task: noop
@@ -65,13 +65,6 @@ decisions:
   - name: sleep
     choices: [0.2]
 """
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray.init(**local_ray_options(8))
-    yield
-    ray.shutdown()
 
 
 def _env(tmp: Path) -> dict:

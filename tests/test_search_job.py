@@ -11,11 +11,10 @@ import json
 
 import pandas as pd
 import pytest
-import ray
 from click.testing import CliRunner
 
 from controller.cli import cli
-from controller.jobs import list_jobs, local_ray_options, run_search
+from controller.jobs import list_jobs, run_search
 from search_spaces import load_space
 from workers import tracking
 
@@ -48,13 +47,6 @@ decisions:
   - name: eval_chars
     choices: [256]
 """
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray.init(**local_ray_options(2))
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ import random
 from pathlib import Path
 
 import pytest
-import ray
 
-from controller.jobs import local_ray_options, run_search
+from controller.jobs import run_search
 from controller.searcher import SEARCHERS, ControllerSearcher, build_search, controller_of
 from search_spaces import SearchSpace
 from workers import tracking
@@ -38,11 +37,9 @@ def space() -> SearchSpace:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("contract")
-    ray.init(**local_ray_options(2))
     yield {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "storage": str(tmp / "ray")}
-    ray.shutdown()
 
 
 @pytest.mark.parametrize("searcher", SEARCHERS)

@@ -8,10 +8,9 @@
 from __future__ import annotations
 
 import pytest
-import ray
 from ray import tune
 
-from controller.jobs import local_ray_options, run_search
+from controller.jobs import run_search
 from search_spaces import SearchSpace
 from workers import tracking
 from workers.trainable import trial_seed
@@ -25,11 +24,9 @@ def _space(outcome: str) -> SearchSpace:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("trainable")
-    ray.init(**local_ray_options(2))
     yield {"tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}", "storage": str(tmp / "ray")}
-    ray.shutdown()
 
 
 def _children(env: dict[str, str], name: str) -> tuple:
