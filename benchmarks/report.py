@@ -1,6 +1,7 @@
 """Write one section of BENCHMARKS.md (between HTML-comment markers) and describe the machine."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 from datetime import date
@@ -31,3 +32,16 @@ def write_section(key: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """'char_lm:cell=peephole_lstm,layers=2' -> ('char_lm', {'cell': ..., 'layers': 2})."""
+    name, _, pairs = text.partition(":")
+    config = {}
+    for pair in filter(None, pairs.split(",")):
+        key, _, raw = pair.partition("=")
+        try:
+            config[key] = json.loads(raw)  # numbers, true/false, null
+        except ValueError:
+            config[key] = raw  # bare strings such as peephole_lstm
+    return name, config

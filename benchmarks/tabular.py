@@ -69,7 +69,7 @@ def _parse(text: str, choices: tuple) -> Any:
 
 class Searcher(Protocol):
     def ask(self) -> dict[str, Any]: ...
-    def tell(self, config: dict[str, Any], metric: float) -> None: ...
+    def tell(self, config: dict[str, Any], metric: float | None) -> None: ...  # None: crashed
 
 
 class RandomSearcher:
@@ -79,7 +79,7 @@ class RandomSearcher:
     def ask(self) -> dict[str, Any]:
         return self.space.sample(self.rng)
 
-    def tell(self, config: dict[str, Any], metric: float) -> None:
+    def tell(self, config: dict[str, Any], metric: float | None) -> None:
         pass
 
 
@@ -94,28 +94,34 @@ class ControllerSearcher:
     def ask(self) -> dict[str, Any]:
         return self.ctrl.ask(1)[0]
 
-    def tell(self, config: dict[str, Any], metric: float) -> None:
-        self.ctrl.tell([config], [self.rule(metric)])
+    def tell(self, config: dict[str, Any], metric: float | None) -> None:
+        self.ctrl.tell([config], [None if metric is None else self.rule(metric)])
 
 
 class TPESearcher:
     """Optuna TPE over the same space (define-by-run), optimising the metric directly."""
 
-    def __init__(self, space: SearchSpace, seed: int) -> None:
+    def __init__(self, space: SearchSpace, seed: int, **options: Any) -> None:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space = space
         self.study = optuna.create_study(direction="minimize" if space.mode == "min" else "maximize",
-                                         sampler=optuna.samplers.TPESampler(seed=seed))
+                                         sampler=optuna.samplers.TPESampler(seed=seed, **options))
         self.pending: list[Any] = []
 
     def ask(self) -> dict[str, Any]:
         trial = self.study.ask()
-        self.pending.append(trial)
-        return self.space.suggest_optuna(trial)
+        config = self.space.suggest_optuna(trial)
+        self.pending.append((config, trial))
+        return config
 
-    def tell(self, config: dict[str, Any], metric: float) -> None:
-        trial = self.pending.pop(0)
+    def tell(self, config: dict[str, Any], metric: float | None) -> None:
+        # results may come back in any order (asynchronous workers): match by config
+        trial = self.pending.pop(next(i for i, (c, _) in enumerate(self.pending) if c == config))[1]
+        if metric is None:
+            from optuna.trial import TrialState
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
         value = metric if math.isfinite(metric) else (1e9 if self.space.mode == "min" else -1e9)
         self.study.tell(trial, value)
 
@@ -154,4 +160,28 @@ def summarize(table: Table, curves: list[list[float]], budgets: list[int]) -> di
     # median over seeds, counting a seed that never got there as "more than the budget"
     hits_sorted = sorted(h if h is not None else math.inf for h in hits)
     out["top1pct_median_trials"] = hits_sorted[len(hits_sorted) // 2]
+    return out
+
+
+def exact_random(table: Table, budgets: list[int], horizon: int) -> dict[str, Any]:
+    """What `summarize` would report for uniform random search over infinitely many seeds:
+    the best of n uniform draws (with replacement, as RandomSearcher) has P(best <= x) =
+    1 - (1 - F(x))^n, F the table's metric CDF. No sampling noise: the reference line."""
+    sign = 1 if table.space.mode == "min" else -1
+    values = sorted(sign * v for v in table.metric.values())           # best first
+    size = len(values)
+
+    def quantile(n: int, q: float) -> float:
+        for i, v in enumerate(values):
+            if 1 - (1 - (i + 1) / size) ** n >= q:
+                return v - values[0]
+        return math.inf
+
+    out: dict[str, Any] = {b: {"median": quantile(b, 0.5), "q1": quantile(b, 0.25), "q3": quantile(b, 0.75)}
+                           for b in budgets}
+    target = table.top_fraction(0.01)
+    p = sum(sign * v <= sign * target for v in table.metric.values()) / size
+    out["top1pct_target"] = target
+    out["top1pct_reached"] = f"p={1 - (1 - p) ** horizon:.2f}"
+    out["top1pct_median_trials"] = math.ceil(math.log(0.5) / math.log(1 - p))
     return out

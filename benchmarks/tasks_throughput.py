@@ -27,18 +27,7 @@ import torch  # noqa: E402
 from tasks import TASK_NAMES, get_task  # noqa: E402
 from tasks.base import resolve_device  # noqa: E402
 
-
-def parse_variant(text: str) -> tuple[str, dict]:
-    """'char_lm:cell=peephole_lstm,layers=2' -> ('char_lm', {'cell': ..., 'layers': 2})."""
-    name, _, pairs = text.partition(":")
-    config = {}
-    for pair in filter(None, pairs.split(",")):
-        key, _, raw = pair.partition("=")
-        try:
-            config[key] = json.loads(raw)  # numbers, true/false, null
-        except ValueError:
-            config[key] = raw  # bare strings such as peephole_lstm
-    return name, config
+from benchmarks.report import parse_variant  # noqa: E402
 
 
 def measure(name: str, config: dict, epochs: int, device: str) -> dict:

@@ -7,6 +7,7 @@ before anything is written to MLflow. An interrupted job exits 130.
 """
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -59,6 +60,21 @@ def _option_error(err: Exception, space: str | None = None) -> _Fail:
     return _Fail(str(err))
 
 
+def _pairs(param: str, text: str) -> dict[str, object]:
+    """'lr=0.01,elite_size=0' -> {'lr': 0.01, 'elite_size': 0} (JSON values, else strings)."""
+    from .options import JobError
+    out: dict[str, object] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise JobError(param, text, f"needs KEY=VALUE pairs separated by commas (got {pair!r})")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
 def _quiet_logs() -> None:
     for name in ("mlflow", "alembic", "ray", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -91,9 +107,11 @@ tracking_option = click.option("--tracking-uri", default=None, metavar="URI",
 @click.option("--max-failures", type=int, default=2, show_default=True,
               help="Retries of a trial whose worker crashed.")
 @click.option("--storage", default=None, metavar="DIR", help="Ray Tune results [default: ~/ray_results].")
+@click.option("--controller-options", default="", metavar="K=V,...",
+              help="rnn Controller options, e.g. lr=0.01,elite_size=0 (see ControllerOptions).")
 def run(space: str, searcher: str, trials: int, concurrency: int, epochs: int, scheduler: str,
         gpus_per_trial: float, cpus_per_trial: float, name: str | None, tracking_uri: str | None,
-        seed: int, max_failures: int, storage: str | None) -> None:
+        seed: int, max_failures: int, storage: str | None, controller_options: str) -> None:
     """Search SPACE (a built-in name such as char_lm, or a YAML file)."""
     from .jobs import execute, prepare_job
     from .options import JobError
@@ -101,7 +119,8 @@ def run(space: str, searcher: str, trials: int, concurrency: int, epochs: int, s
         spec = prepare_job(space, searcher=searcher, trials=trials, concurrency=concurrency,
                            epochs=epochs, scheduler=scheduler, gpus_per_trial=gpus_per_trial,
                            cpus_per_trial=cpus_per_trial, name=name, tracking_uri=tracking_uri,
-                           seed=seed, max_failures=max_failures, storage=storage)
+                           seed=seed, max_failures=max_failures, storage=storage,
+                           controller_options=_pairs("controller_options", controller_options))
     except ValueError as err:
         raise _option_error(err, space) from None
     try:

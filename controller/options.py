@@ -162,6 +162,10 @@ def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: 
         raise JobError("cpus_per_trial", cpus_per_trial, "must be > 0")
     _check_local_resources(cpus, gpus)
     options = dict(controller_options or {})
+    unknown = sorted(set(options) - set(ControllerOptions.__dataclass_fields__))
+    if unknown:
+        raise JobError("controller_options", options, f"unknown Controller option(s): {', '.join(unknown)} "
+                       f"(valid: {', '.join(ControllerOptions.__dataclass_fields__)})")
     try:
         ControllerOptions(**{"seed": seed, **options}).validate()
     except (TypeError, ValueError) as err:

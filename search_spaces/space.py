@@ -12,8 +12,6 @@ import random
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-import yaml
-
 from .spec import Slot, SpecError, index_of, parse_spec
 
 BUILTIN_DIR = Path(__file__).resolve().parent
@@ -48,6 +46,7 @@ class SearchSpace:
             text = path.read_text()
         except OSError as e:
             raise SpecError(str(path), f"cannot read spec file ({e.strerror or e})") from None
+        import yaml  # lazily: the torch-only device path needs no YAML parser to use a space
         try:
             spec = yaml.safe_load(text)
         except yaml.YAMLError as e:
@@ -58,6 +57,7 @@ class SearchSpace:
         return cls(spec)
 
     def to_yaml(self) -> str:
+        import yaml
         return yaml.safe_dump(self.spec, sort_keys=False)
 
     # ---- slots ----------------------------------------------------------------------------

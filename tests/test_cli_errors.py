@@ -56,6 +56,9 @@ BAD_SPECS = {
 }
 BAD_OPTIONS = [
     (["--trials", "0"], ["--trials", "0"]),
+    (["--controller-options", "elite_size=-1"], ["--controller-options", "elite_size=-1"]),
+    (["--controller-options", "lr"], ["--controller-options", "KEY=VALUE"]),
+    (["--controller-options", "bogus=1"], ["--controller-options", "unknown Controller option", "bogus"]),
     (["--trials", "abc"], ["--trials", "abc"]),
     (["--concurrency", "0"], ["--concurrency", "0"]),
     (["--epochs", "-1"], ["--epochs", "-1"]),

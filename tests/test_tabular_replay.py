@@ -32,3 +32,19 @@ def test_replay_each_searcher(table, name):
     s = summarize(table, curves, [10, 40])
     assert 0 <= s[40]["median"] <= s[10]["median"]
     assert s["top1pct_target"] >= table.best
+
+
+def test_exact_random_matches_sampling(table):
+    """The closed form for uniform random search agrees with many sampled seeds."""
+    import random
+    import statistics
+
+    from benchmarks.tabular import exact_random
+    values = list(table.metric.values())
+    rng = random.Random(0)
+    for n in (10, 50):
+        sampled = statistics.median(min(rng.choice(values) for _ in range(n)) - table.best
+                                    for _ in range(3000))
+        exact = exact_random(table, [n], n)[n]["median"]
+        assert abs(exact - sampled) < 0.01, (n, exact, sampled)
+        assert exact_random(table, [n], n)[n]["q1"] <= exact <= exact_random(table, [n], n)[n]["q3"]

@@ -1,0 +1,260 @@
+"""Quality found: a char_lm search within a fixed wall budget on one GPU (torch only, no Ray).
+
+    python benchmarks/gpu_search.py [--device auto] [--minutes 8] [--slots 16]
+                                    [--searchers rnn random] [--out search.json]
+    python benchmarks/gpu_search.py --from search.json --write       # render on another machine
+
+The torch-only twin of `hyperseq run` for a machine without Ray or MLflow: children are packed
+on the one device as `--slots` worker processes (one CPU thread each), shared evenly by the
+searchers, which run side by side under the same budget. Two phases:
+
+1. explore (`--explore-fraction` of the budget): each searcher asks for configs of `--space`
+   (built-in char_lm by default), each child trains `--explore-epochs` x `--explore-steps` and
+   its best epoch's val_loss is told back (diverged -> the reward floor, crashed -> no reward).
+   No trial is started that would not finish before the phase ends (by the median trial time
+   so far); one still running at the end is cut and not counted.
+2. final (the rest of the budget): each searcher's `--final-top` best explored configs, and the
+   task's default config as the reference, train for up to `--final-epochs` x
+   `--final-steps` (or until the budget ends) and are scored on the whole validation split.
+   All finals train at once (the pool has a process for each, even beyond `--slots`), so
+   every final, the default's included, gets the same share of the device.
+
+Reports the best final val_loss (nats/char) per searcher against the default config and two
+references: nanoGPT's 1.4697 on the same character-level Shakespeare (its 10.7M-parameter
+transformer) and a hand-tuned 2x512 LSTM (1.41 in about 3 H100-minutes). Prints a table
+last; `--out` writes JSON (every trial); `--write` updates BENCHMARKS.md (section "gpu-search")
+and plots best-so-far val_loss vs time. The space is YAML: on a machine without PyYAML, carry
+it (`pip install --target .devdeps pyyaml`, then `PYTHONPATH=.devdeps`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+REFERENCES = {"nanoGPT shakespeare-char (10.7M-param transformer)": 1.4697,
+              "hand-tuned 2x512 LSTM (~3 H100-minutes)": 1.41}
+FULL_VAL = 1 << 30  # eval_chars above the val split's length: score on all of it
+PHASE_KEYS = ("steps_per_epoch", "eval_chars")  # set by the phase, whatever the space says
+
+
+def _init_worker() -> None:
+    import torch
+    torch.set_num_threads(1)
+
+
+def train_child(config: dict, epochs: int, steps: int, device: str, deadline: float,
+                seed: int) -> dict[str, Any]:
+    """Train until `epochs` or `deadline` (checked between epochs); keep the best epoch."""
+    from tasks import get_task
+    start, best, curve = time.time(), math.inf, []
+    try:
+        for m in get_task("char_lm").train({**config, "steps_per_epoch": steps}, epochs=epochs,
+                                           device=device, seed=seed):
+            curve.append(m["val_loss"])
+            if m["diverged"]:
+                return {"status": "diverged", "val_loss": math.inf, "curve": curve,
+                        "seconds": time.time() - start}
+            best = min(best, m["val_loss"])
+            if time.time() >= deadline and len(curve) < epochs:
+                return {"status": "cut", "val_loss": best, "curve": curve, "seconds": time.time() - start}
+    except Exception as e:  # noqa: BLE001 - a crash (e.g. out of memory) is a result, not the end
+        return {"status": "crashed", "error": f"{type(e).__name__}: {e}", "val_loss": None,
+                "curve": curve, "seconds": time.time() - start}
+    return {"status": "done", "val_loss": best, "curve": curve, "seconds": time.time() - start}
+
+
+def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, args: argparse.Namespace,
+            fixed: dict, device: str, t0: float, deadline: float) -> list[dict[str, Any]]:
+    """Keep every searcher's share of the slots busy until the phase ends; ask/tell as results come."""
+    share = {name: slots // len(searchers) + (i < slots % len(searchers)) for i, name in enumerate(searchers)}
+    running: dict[Future, dict] = {}
+    trials: list[dict] = []
+    while True:
+        durations = [t["seconds"] for t in trials if t["status"] == "done"]
+        expected = statistics.median(durations) if durations else 0.0
+        for name, searcher in searchers.items():
+            while sum(r["searcher"] == name for r in running.values()) < share[name] and \
+                    time.time() + expected < deadline:
+                config = searcher.ask()
+                seed = len(trials) + len(running)
+                fut = pool.submit(train_child, {**config, **fixed}, args.explore_epochs, args.explore_steps,
+                                  device, deadline, seed)
+                running[fut] = {"searcher": name, "config": config, "start": time.time() - t0}
+        if not running:
+            return trials
+        done, _ = wait(running, timeout=max(1.0, deadline - time.time()), return_when=FIRST_COMPLETED)
+        for fut in done:
+            trial = {**running.pop(fut), **fut.result(), "end": time.time() - t0}
+            trials.append(trial)
+            if trial["status"] != "cut":
+                searchers[trial["searcher"]].tell(trial["config"], trial["val_loss"])
+            print(f"[{trial['end']:6.0f}s] {trial['searcher']:>6} {trial['status']:>8} "
+                  f"val_loss {trial['val_loss'] if trial['val_loss'] is not None else 'n/a'}", flush=True)
+
+
+def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], args: argparse.Namespace,
+           fixed: dict, device: str, deadline: float) -> list[dict[str, Any]]:
+    """Each searcher's top configs and the default config, trained long and scored on all of val."""
+    picks: list[tuple[str, dict]] = [("default", {})]
+    for name in searchers:
+        ranked = sorted((t for t in trials if t["searcher"] == name and t["status"] == "done"
+                         and math.isfinite(t["val_loss"])), key=lambda t: t["val_loss"])
+        seen: list[dict] = []
+        for t in ranked:
+            if t["config"] not in seen and len(seen) < args.final_top:
+                seen.append(t["config"])
+        picks += [(name, c) for c in seen]
+    futures = [(name, config, pool.submit(train_child, {**config, **fixed, "eval_chars": FULL_VAL},
+                                          args.final_epochs, args.final_steps, device, deadline, 0))
+               for name, config in picks]
+    return [{"searcher": name, "config": config, **fut.result()} for name, config, fut in futures]
+
+
+def summary(result: dict) -> list[dict[str, Any]]:
+    rows = []
+    for name in [*result["searchers"], "default"]:
+        ts = [t for t in result["trials"] if t["searcher"] == name]
+        fs = [f for f in result["finals"] if f["searcher"] == name and f["val_loss"] is not None
+              and math.isfinite(f["val_loss"])]
+        best = min(fs, key=lambda f: f["val_loss"]) if fs else None
+        explored = [t["val_loss"] for t in ts if t["status"] == "done" and math.isfinite(t["val_loss"])]
+        rows.append({"searcher": name, "trials": sum(t["status"] != "cut" for t in ts),
+                     "diverged": sum(t["status"] == "diverged" for t in ts),
+                     "crashed": sum(t["status"] == "crashed" for t in ts),
+                     "best_explore": min(explored) if explored else None,
+                     "final": best["val_loss"] if best else None,
+                     "final_epochs": len(best["curve"]) if best else None,
+                     "config": best["config"] if best else None})
+    return rows
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def table(result: dict) -> list[str]:
+    lines = ["| searcher | trials (diverged, crashed) | best explore val_loss | final val_loss "
+             "(whole val split) | final epochs | config |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in summary(result):
+        trials = "-" if r["searcher"] == "default" else f"{r['trials']} ({r['diverged']}, {r['crashed']})"
+        shown = {k: v for k, v in (r["config"] or {}).items() if k not in PHASE_KEYS}
+        config = json.dumps(shown) if shown else ("task defaults" if r["searcher"] == "default" else "n/a")
+        lines.append(f"| {r['searcher']} | {trials} | {_fmt(r['best_explore'])} | {_fmt(r['final'])} | "
+                     f"{r['final_epochs'] or 'n/a'} | `{config}` |")
+    lines += [f"| reference: {name} | | | {value:.4f} | | |" for name, value in REFERENCES.items()]
+    return lines
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in result["searchers"]:
+        ts = sorted((t for t in result["trials"] if t["searcher"] == name and t["status"] == "done"
+                     and math.isfinite(t["val_loss"])), key=lambda t: t["end"])
+        best, xs, ys = math.inf, [], []
+        for t in ts:
+            best = min(best, t["val_loss"])
+            xs.append(t["end"] / 60)
+            ys.append(best)
+        ax.step(xs, ys, where="post", label=f"{name} (explore, best so far)")
+    for name, value in REFERENCES.items():
+        ax.axhline(value, ls="--", lw=0.8, color="gray")
+        ax.annotate(name, (0, value), fontsize=7, va="bottom")
+    ax.set(xlabel="minutes", ylabel="val_loss (nats/char)", title="char_lm search on one device")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(result: dict) -> str:
+    a = result["args"]
+    return "\n".join([
+        "## 4. Quality found: a char_lm search on one device"
+        + (" (CPU stand-in: no GPU measured)" if result["device"] == "cpu" else ""), "",
+        f"Command: `{result['command']}`. Machine: {result['machine']}. Device: {result['device']}.",
+        f"Budget: {a['minutes']} wall minutes on the device ({result['wall_s'] / 60:.1f} used), "
+        f"{a['slots']} packed children; explore {a['explore_fraction']:.0%} of it with "
+        f"{a['explore_epochs']} x {a['explore_steps']} steps per child (space `{a['space']}`"
+        f"{', fixed ' + a['fixed'] if a.get('fixed') else ''}), then each "
+        f"searcher's top {a['final_top']} and the default config for up to {a['final_epochs']} x "
+        f"{a['final_steps']} steps, scored on the whole validation split (best epoch).", "",
+        *table(result), "",
+        "![best val_loss found vs time](benchmarks/results/gpu_search.png)"])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.report import machine, parse_variant
+    from benchmarks.tabular import SEARCHERS
+    from search_spaces import load_space
+    from tasks.base import resolve_device
+    import multiprocessing as mp
+    device = str(resolve_device(args.device))
+    space = load_space(args.space)
+    searchers = {name: SEARCHERS[name](space, args.seed) for name in args.searchers}
+    fixed = parse_variant(":" + args.fixed)[1]
+    if set(fixed) & set(space.keys):
+        raise SystemExit(f"--fixed {args.fixed}: {sorted(set(fixed) & set(space.keys))} are searched "
+                         f"by the space {args.space}; fix only other settings")
+    t0 = time.time()
+    budget = args.minutes * 60
+    workers = max(args.slots, 1 + args.final_top * len(searchers))     # explore uses `slots` of them
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+        trials = explore(pool, searchers, args.slots, args, fixed, device, t0, t0 + args.explore_fraction * budget)
+        final = finals(pool, trials, list(searchers), args, fixed, device, t0 + budget)
+    return {"command": "python benchmarks/gpu_search.py " + " ".join(sys.argv[1:]), "machine": machine(),
+            "device": device, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "searchers": list(searchers), "trials": trials, "finals": final, "wall_s": time.time() - t0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--minutes", type=float, default=8.0, help="wall budget for both phases")
+    ap.add_argument("--slots", type=int, default=16, help="children trained at once on the device")
+    ap.add_argument("--searchers", nargs="+", default=["rnn", "random"], choices=["rnn", "random", "tpe"],
+                    help="tpe needs Optuna (not on the GPU machine)")
+    ap.add_argument("--space", default="char_lm", help="built-in space name or YAML path")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fixed", default="", metavar="K=V,...",
+                    help="settings added to every child, e.g. batch_size=16,embed=32 (final eval_chars excepted)")
+    ap.add_argument("--explore-fraction", type=float, default=0.6)
+    ap.add_argument("--explore-epochs", type=int, default=3)
+    ap.add_argument("--explore-steps", type=int, default=100)
+    ap.add_argument("--final-top", type=int, default=3)
+    ap.add_argument("--final-epochs", type=int, default=30)
+    ap.add_argument("--final-steps", type=int, default=100)
+    ap.add_argument("--out", type=Path, help="write the result (every trial) as JSON here")
+    ap.add_argument("--from", dest="src", type=Path, help="render a JSON result instead of searching")
+    ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
+    args = ap.parse_args()
+    if not 0 < args.explore_fraction < 1:
+        ap.error(f"--explore-fraction {args.explore_fraction}: must be between 0 and 1")
+    if args.slots < len(args.searchers):
+        ap.error(f"--slots {args.slots}: need at least one per searcher ({len(args.searchers)})")
+    result = json.loads(args.src.read_text()) if args.src else run(args)
+    if args.out and not args.src:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, default=str))
+    if args.write:
+        from benchmarks.report import write_section
+        results = Path(__file__).resolve().parent / "results"
+        results.mkdir(exist_ok=True)
+        plot(result, results / "gpu_search.png")
+        write_section("gpu-search", markdown(result))
+    print("\n".join(table(result)))
+
+
+if __name__ == "__main__":
+    main()

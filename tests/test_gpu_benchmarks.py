@@ -1,0 +1,70 @@
+"""The torch-only device benchmarks (sections 3 and 4) in reduced form on the CPU: the real
+commands run, children really train in packed processes, the budget holds and the results
+render. Asserts the machinery, not a speed (the figures come from the GPU machine)."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_packing_measures_overlapping_children(tmp_path):
+    out = tmp_path / "packing.json"
+    stdout = run_script("gpu_packing.py", "--device", "cpu", "--children", "1", "2", "--configs", "small",
+                        "--steps", "4", "--epochs", "2", "--out", str(out))
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert [r["children"] for r in rows] == [1, 2]
+    for r in rows:
+        assert "error" not in r, r
+        assert r["tokens_per_s"] > 0 and r["window_s"] > 0
+    assert result["recommend"]["small"] in (1, 2)
+    assert stdout.rstrip().splitlines()[-1].startswith("recommended children per GPU")
+
+    from benchmarks.gpu_packing import markdown
+    from benchmarks.report import write_section
+    md = tmp_path / "BENCHMARKS.md"
+    write_section("gpu-packing", markdown(result), md)
+    assert "| small | 2 |" in md.read_text() and "--gpus-per-trial" in md.read_text()
+
+
+def test_search_keeps_its_budget_and_reports_every_trial(tmp_path):
+    out = tmp_path / "search.json"
+    minutes = 0.4
+    start = time.time()
+    stdout = run_script("gpu_search.py", "--device", "cpu", "--minutes", str(minutes), "--slots", "2",
+                        "--space", "char_lm_quick", "--explore-epochs", "1", "--explore-steps", "4",
+                        "--final-epochs", "50", "--final-steps", "4", "--final-top", "1", "--out", str(out))
+    elapsed = time.time() - start
+    result = json.loads(out.read_text())
+    # the final phase asks for 50 epochs but must stop at the budget (overrun: one epoch at most)
+    assert result["wall_s"] < minutes * 60 + 20, result["wall_s"]
+    assert elapsed < minutes * 60 + 60
+    for name in ("rnn", "random"):
+        trials = [t for t in result["trials"] if t["searcher"] == name]
+        assert len(trials) >= 2
+        assert {t["status"] for t in trials} <= {"done", "cut", "diverged", "crashed"}
+        assert all(t["end"] <= result["args"]["explore_fraction"] * minutes * 60 + 20 for t in trials)
+    finals = {f["searcher"]: f for f in result["finals"]}
+    assert set(finals) == {"default", "rnn", "random"}
+    for f in finals.values():
+        assert f["status"] in ("done", "cut") and math.isfinite(f["val_loss"])
+        assert f["val_loss"] < math.log(65)          # better than a uniform guess over the vocabulary
+        assert len(f["curve"]) < 50                  # the budget, not the epoch count, ended it
+    assert "reference: nanoGPT" in stdout.rstrip().splitlines()[-2]
+
+    from benchmarks.gpu_search import markdown
+    text = markdown(result)
+    assert "| default | - |" in text and "1.4697" in text
