@@ -154,8 +154,8 @@ def main() -> None:
     if args.write:
         from benchmarks.report import write_section
         write_section("gpu-packing", markdown(result))
-    print("\n".join(table(result)))
     print("recommended children per GPU:", result["recommend"])
+    print("\n".join(table(result)))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ it (`pip install --target .devdeps pyyaml`, then `PYTHONPATH=.devdeps`).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -78,6 +79,7 @@ def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, ar
     share = {name: slots // len(searchers) + (i < slots % len(searchers)) for i, name in enumerate(searchers)}
     running: dict[Future, dict] = {}
     trials: list[dict] = []
+    seeds = itertools.count()                       # one child seed per trial
     while True:
         durations = [t["seconds"] for t in trials if t["status"] == "done"]
         expected = statistics.median(durations) if durations else 0.0
@@ -85,9 +87,8 @@ def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, ar
             while sum(r["searcher"] == name for r in running.values()) < share[name] and \
                     time.time() + expected < deadline:
                 config = searcher.ask()
-                seed = len(trials) + len(running)
                 fut = pool.submit(train_child, {**config, **fixed}, args.explore_epochs, args.explore_steps,
-                                  device, deadline, seed)
+                                  device, deadline, next(seeds))
                 running[fut] = {"searcher": name, "config": config, "start": time.time() - t0}
         if not running:
             return trials

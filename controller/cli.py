@@ -7,7 +7,6 @@ before anything is written to MLflow. An interrupted job exits 130.
 """
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -60,21 +59,6 @@ def _option_error(err: Exception, space: str | None = None) -> _Fail:
     return _Fail(str(err))
 
 
-def _pairs(param: str, text: str) -> dict[str, object]:
-    """'lr=0.01,elite_size=0' -> {'lr': 0.01, 'elite_size': 0} (JSON values, else strings)."""
-    from .options import JobError
-    out: dict[str, object] = {}
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise JobError(param, text, f"needs KEY=VALUE pairs separated by commas (got {pair!r})")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except ValueError:
-            out[key.strip()] = raw
-    return out
-
-
 def _quiet_logs() -> None:
     for name in ("mlflow", "alembic", "ray", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -120,7 +104,7 @@ def run(space: str, searcher: str, trials: int, concurrency: int, epochs: int, s
                            epochs=epochs, scheduler=scheduler, gpus_per_trial=gpus_per_trial,
                            cpus_per_trial=cpus_per_trial, name=name, tracking_uri=tracking_uri,
                            seed=seed, max_failures=max_failures, storage=storage,
-                           controller_options=_pairs("controller_options", controller_options))
+                           controller_options=controller_options)
     except ValueError as err:
         raise _option_error(err, space) from None
     try:

@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 
@@ -38,7 +38,7 @@ from workers import tracking
 
 from .cluster_access import (ClusterError, auth_headers, check_tracking_server, cluster_tracking_uri,
                              connect, is_server, request_error, resolve_address, tracking_reachable)
-from .options import JobSpec, prepare_job
+from .options import JobSpec, format_pairs, prepare_job
 
 PACKAGES = ("search_spaces", "controller", "workers", "tasks")
 IGNORED = ("__pycache__", "*.pyc", "*.db", "*.db-journal", "mlruns", "mlartifacts", "ray_results",
@@ -169,6 +169,8 @@ def entrypoint(space_arg: str, spec: JobSpec, storage: str | None) -> str:
             "--max-failures", str(spec.max_failures)]
     if storage:
         args += ["--storage", storage]
+    if spec.controller_options:
+        args += ["--controller-options", format_pairs(spec.controller_options)]
     return shlex.join(args)
 
 
@@ -176,7 +178,7 @@ def submit(space: str, address: str | None, *, searcher: str = "rnn", trials: in
            concurrency: int = 2, epochs: int = 3, scheduler: str | None = None,
            gpus_per_trial: float = 0, cpus_per_trial: float = 1, name: str | None = None,
            tracking_uri: str | None = None, seed: int = 0, max_failures: int = 2,
-           storage: str | None = None) -> Submission:
+           storage: str | None = None, controller_options: Mapping[str, Any] | str | None = None) -> Submission:
     """Validate, probe both servers, then submit the search as a Ray job; return at once.
 
     Raises JobError / SpecError (invalid option or space) or ClusterError (exit_code 2:
@@ -188,7 +190,7 @@ def submit(space: str, address: str | None, *, searcher: str = "rnn", trials: in
     storage = _cluster_storage(storage)
     options = dict(searcher=searcher, trials=trials, concurrency=concurrency, epochs=epochs,
                    scheduler=scheduler, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-                   name=name, seed=seed, max_failures=max_failures)
+                   name=name, seed=seed, max_failures=max_failures, controller_options=controller_options)
     _validate(space, url, options)
     check_tracking_server(uri)
     client = connect(url)

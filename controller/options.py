@@ -6,6 +6,7 @@ store only to reject a job name already in use, and never creates it.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -140,7 +141,7 @@ def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: 
                 gpus_per_trial: float = 0, cpus_per_trial: float = 1, name: str | None = None,
                 tracking_uri: str | None = None, seed: int = 0, max_failures: int = 2,
                 storage: str | Path | None = None,
-                controller_options: Mapping[str, Any] | None = None) -> JobSpec:
+                controller_options: Mapping[str, Any] | str | None = None) -> JobSpec:
     """Check every option and the space; raise JobError / SpecError (both ValueErrors)."""
     if searcher not in SEARCHERS:
         raise JobError("searcher", searcher, f"choose one of {', '.join(SEARCHERS)}")
@@ -161,7 +162,8 @@ def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: 
     if cpus <= 0:
         raise JobError("cpus_per_trial", cpus_per_trial, "must be > 0")
     _check_local_resources(cpus, gpus)
-    options = dict(controller_options or {})
+    options = parse_pairs("controller_options", controller_options) if isinstance(controller_options, str) \
+        else dict(controller_options or {})
     unknown = sorted(set(options) - set(ControllerOptions.__dataclass_fields__))
     if unknown:
         raise JobError("controller_options", options, f"unknown Controller option(s): {', '.join(unknown)} "
@@ -187,3 +189,22 @@ def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: 
     return JobSpec(sp, sp.task, metric, mode, reward_rule(metric, mode), searcher, trials,
                    concurrency, epochs, None if scheduler == "none" else scheduler, gpus, cpus,
                    name, uri, store, seed, max_failures, options)
+
+
+def parse_pairs(param: str, text: str) -> dict[str, Any]:
+    """'lr=0.01,elite_size=0' -> {'lr': 0.01, 'elite_size': 0} (JSON values, else strings)."""
+    out: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise JobError(param, text, f"needs KEY=VALUE pairs separated by commas (got {pair!r})")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def format_pairs(options: Mapping[str, Any]) -> str:
+    """The inverse of `parse_pairs` (for a command line)."""
+    return ",".join(f"{k}={json.dumps(v)}" for k, v in options.items())

@@ -203,3 +203,16 @@ def test_jobs_on_a_missing_store_lists_nothing_and_creates_nothing(env) -> None:
     result = runner.invoke(cli, ["jobs", "--format", "json", opts[0], opts[1]])
     assert result.exit_code == 0 and result.stdout.strip() == "[]"
     assert not (tmp / "mlflow.db").exists()
+
+
+def test_submit_forwards_controller_options(tmp_path) -> None:
+    """`hyperseq submit --controller-options` reaches the driver's `run` command line."""
+    import shlex
+
+    from controller.cluster import entrypoint
+    from controller.options import parse_pairs, prepare_job
+    spec = prepare_job("char_lm_quick", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+                       storage=str(tmp_path / "s"), controller_options="lr=0.01,elite_size=0,tanh_c=null")
+    args = shlex.split(entrypoint("char_lm_quick", spec, None))
+    forwarded = args[args.index("--controller-options") + 1]
+    assert parse_pairs("controller_options", forwarded) == {"lr": 0.01, "elite_size": 0, "tanh_c": None}

@@ -109,10 +109,13 @@ def test_rnn_job_through_the_cli(ray_cluster, store) -> None:
     name = "tiny-rnn"
     result = runner.invoke(cli, ["run", store["space"], "--searcher", "rnn", "--trials", str(TRIALS),
                                  "--epochs", str(EPOCHS), "--concurrency", "2", "--name", name,
-                                 "--tracking-uri", store["uri"], "--storage", store["storage"]])
+                                 "--tracking-uri", store["uri"], "--storage", store["storage"],
+                                 "--controller-options", "lr=0.01,elite_size=4"])
     assert result.exit_code == 0, result.output
     assert "top configurations" in result.stdout and name in result.stderr
     _check_job(store["uri"], name, "rnn", store["space"])
+    params = tracking.job_runs(store["uri"], name)[0].data.params
+    assert params["controller.lr"] == "0.01" and params["controller.elite_size"] == "4"
 
     rows = _best_json(store["uri"], name)
     assert [r["rank"] for r in rows] == list(range(1, TRIALS + 1))
