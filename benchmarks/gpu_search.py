@@ -168,11 +168,19 @@ def plot(result: dict, path: Path) -> None:
             best = min(best, t["val_loss"])
             xs.append(t["end"] / 60)
             ys.append(best)
-        ax.step(xs, ys, where="post", label=f"{name} (explore, best so far)")
+        line, = ax.step(xs, ys, where="post", label=f"{name} (explore, best so far)")
+        best_final = [f["val_loss"] for f in result["finals"] if f["searcher"] == name
+                      and f["val_loss"] is not None and math.isfinite(f["val_loss"])]
+        if best_final:
+            ax.plot(result["wall_s"] / 60, min(best_final), "o", color=line.get_color())
+    default = [f["val_loss"] for f in result["finals"] if f["searcher"] == "default"]
+    if default and default[0] is not None and math.isfinite(default[0]):
+        ax.plot(result["wall_s"] / 60, default[0], "k*", ms=10, label="default config (final)")
     for name, value in REFERENCES.items():
         ax.axhline(value, ls="--", lw=0.8, color="gray")
         ax.annotate(name, (0, value), fontsize=7, va="bottom")
-    ax.set(xlabel="minutes", ylabel="val_loss (nats/char)", title="char_lm search on one device")
+    ax.set(xlabel="minutes (dots at the end: each searcher's best final, whole val split)",
+           ylabel="val_loss (nats/char)", title=f"char_lm search on one device ({result['device']})")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
