@@ -52,6 +52,17 @@ class ControllerOptions:
     elite_weight: float = 0.5      # ... and add elite_weight * -mean(log p(elite)) to each update
     seed: int = 0                  # seeds the policy init and the sampling RNG
 
+    @classmethod
+    def create(cls, **options: Any) -> "ControllerOptions":
+        """Validated options; unknown names are a ValueError listing the valid ones."""
+        unknown = set(options) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown Controller option(s): {', '.join(sorted(unknown))} "
+                             f"(valid: {', '.join(cls.__dataclass_fields__)})")
+        made = cls(**options)
+        made.validate()
+        return made
+
     def validate(self) -> None:
         positive = ("hidden_size", "num_layers", "temperature", "lr", "batch_size", "adv_clip")
         for name in positive:
@@ -92,12 +103,8 @@ class Controller:
     """LSTM policy over a search space, trained by REINFORCE from asynchronous rewards."""
 
     def __init__(self, space: SearchSpace, **options: Any) -> None:
-        unknown = set(options) - set(ControllerOptions.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown Controller option(s): {', '.join(sorted(unknown))}")
         self.space = space
-        self.options = ControllerOptions(**options)
-        self.options.validate()
+        self.options = ControllerOptions.create(**options)
         o = self.options
         with torch.random.fork_rng(devices=[]):       # seeded init, global RNG untouched
             torch.manual_seed(o.seed)

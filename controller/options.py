@@ -164,12 +164,8 @@ def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: 
     _check_local_resources(cpus, gpus)
     options = parse_pairs("controller_options", controller_options) if isinstance(controller_options, str) \
         else dict(controller_options or {})
-    unknown = sorted(set(options) - set(ControllerOptions.__dataclass_fields__))
-    if unknown:
-        raise JobError("controller_options", options, f"unknown Controller option(s): {', '.join(unknown)} "
-                       f"(valid: {', '.join(ControllerOptions.__dataclass_fields__)})")
     try:
-        ControllerOptions(**{"seed": seed, **options}).validate()
+        ControllerOptions.create(**{"seed": seed, **options})
     except (TypeError, ValueError) as err:
         raise JobError("controller_options", options, str(err)) from None
     uri = tracking_uri or tracking.default_tracking_uri()
