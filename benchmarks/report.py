@@ -1,7 +1,6 @@
 """Write one section of BENCHMARKS.md (between HTML-comment markers) and describe the machine."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 from datetime import date
@@ -36,12 +35,6 @@ def write_section(key: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
 
 def parse_variant(text: str) -> tuple[str, dict]:
     """'char_lm:cell=peephole_lstm,layers=2' -> ('char_lm', {'cell': ..., 'layers': 2})."""
+    from controller.pairs import parse_pairs
     name, _, pairs = text.partition(":")
-    config = {}
-    for pair in filter(None, pairs.split(",")):
-        key, _, raw = pair.partition("=")
-        try:
-            config[key] = json.loads(raw)  # numbers, true/false, null
-        except ValueError:
-            config[key] = raw  # bare strings such as peephole_lstm
-    return name, config
+    return name, parse_pairs(pairs)

@@ -38,7 +38,8 @@ from workers import tracking
 
 from .cluster_access import (ClusterError, auth_headers, check_tracking_server, cluster_tracking_uri,
                              connect, is_server, request_error, resolve_address, tracking_reachable)
-from .options import JobSpec, format_pairs, prepare_job
+from .options import JobSpec, prepare_job
+from .pairs import format_pairs
 
 PACKAGES = ("search_spaces", "controller", "workers", "tasks")
 IGNORED = ("__pycache__", "*.pyc", "*.db", "*.db-journal", "mlruns", "mlartifacts", "ray_results",

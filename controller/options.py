@@ -6,7 +6,6 @@ store only to reject a job name already in use, and never creates it.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -22,6 +21,7 @@ from workers.noop import resolve_task
 from workers.rewards import RewardRule, reward_rule
 
 from .controller import ControllerOptions
+from .pairs import parse_pairs
 from .searcher import SEARCHERS
 
 SCHEDULERS = ("none", "asha")
@@ -162,8 +162,11 @@ def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: 
     if cpus <= 0:
         raise JobError("cpus_per_trial", cpus_per_trial, "must be > 0")
     _check_local_resources(cpus, gpus)
-    options = parse_pairs("controller_options", controller_options) if isinstance(controller_options, str) \
-        else dict(controller_options or {})
+    try:
+        options = parse_pairs(controller_options) if isinstance(controller_options, str) \
+            else dict(controller_options or {})
+    except ValueError as err:
+        raise JobError("controller_options", controller_options, str(err)) from None
     try:
         ControllerOptions.create(**{"seed": seed, **options})
     except (TypeError, ValueError) as err:
@@ -185,22 +188,3 @@ def prepare_job(space: SearchSpace | str | Path, searcher: str = "rnn", trials: 
     return JobSpec(sp, sp.task, metric, mode, reward_rule(metric, mode), searcher, trials,
                    concurrency, epochs, None if scheduler == "none" else scheduler, gpus, cpus,
                    name, uri, store, seed, max_failures, options)
-
-
-def parse_pairs(param: str, text: str) -> dict[str, Any]:
-    """'lr=0.01,elite_size=0' -> {'lr': 0.01, 'elite_size': 0} (JSON values, else strings)."""
-    out: dict[str, Any] = {}
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise JobError(param, text, f"needs KEY=VALUE pairs separated by commas (got {pair!r})")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except ValueError:
-            out[key.strip()] = raw
-    return out
-
-
-def format_pairs(options: Mapping[str, Any]) -> str:
-    """The inverse of `parse_pairs` (for a command line)."""
-    return ",".join(f"{k}={json.dumps(v)}" for k, v in options.items())

@@ -210,9 +210,10 @@ def test_submit_forwards_controller_options(tmp_path) -> None:
     import shlex
 
     from controller.cluster import entrypoint
-    from controller.options import parse_pairs, prepare_job
+    from controller.options import prepare_job
+    from controller.pairs import parse_pairs
     spec = prepare_job("char_lm_quick", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
                        storage=str(tmp_path / "s"), controller_options="lr=0.01,elite_size=0,tanh_c=null")
     args = shlex.split(entrypoint("char_lm_quick", spec, None))
     forwarded = args[args.index("--controller-options") + 1]
-    assert parse_pairs("controller_options", forwarded) == {"lr": 0.01, "elite_size": 0, "tanh_c": None}
+    assert parse_pairs(forwarded) == {"lr": 0.01, "elite_size": 0, "tanh_c": None}
