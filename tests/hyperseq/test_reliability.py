@@ -22,7 +22,7 @@ from controller.options import JobError
 from search_spaces import SpecError, load_space
 from workers import tracking
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 DIVERGING = """\
 name: diverging_char_lm

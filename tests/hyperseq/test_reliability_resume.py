@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from controller.cli import cli
 from workers import tracking
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRIALS, EPOCHS, SLEEP = 6, 2, 1.5
 SPACE = f"""\
 name: sleepy

@@ -18,7 +18,7 @@ import yaml
 
 from tasks import TASK_NAMES, get_task
 
-SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
+SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 TINY = {  # a few seconds or less per epoch
     "char_lm": {"hidden": 32, "embed": 16, "seq_len": 32, "batch_size": 8,
                 "steps_per_epoch": 10, "eval_chars": 2048},
