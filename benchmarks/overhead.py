@@ -40,10 +40,12 @@ from ray import tune                                   # noqa: E402
 from ray.tune.search import BasicVariantGenerator      # noqa: E402
 
 from controller import Controller                      # noqa: E402
-from controller.jobs import local_ray_options, run_search  # noqa: E402
+from hyperseq.jobs import run_search                   # noqa: E402
+from hyperseq.jobs.ray_env import local_ray_options    # noqa: E402
+from hyperseq.tracking.store import open_store         # noqa: E402
 from search_spaces import SearchSpace                  # noqa: E402
-from workers import tracking                           # noqa: E402
-from workers.noop import NoopTask, score               # noqa: E402
+
+from tasks.noop import NoopTask, score                 # noqa: E402
 
 SPEC = {"name": "bench_noop", "task": "noop", "decisions": [
     {"name": "cell", "choices": ["rnn", "gru", "lstm"]},
@@ -84,7 +86,7 @@ def run_bare(space: SearchSpace, trials: int, concurrency: int, storage: str, na
         os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(bare_trial, space=space), {"cpu": 1}),
-        param_space={k: tune.choice(v) for k, v in space.domains().items()},
+        param_space={s.key: tune.choice(list(s.choices)) for s in space.slots},
         tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=True,
                                     search_alg=BasicVariantGenerator(max_concurrent=concurrency,
                                                                      random_state=seed)),
@@ -184,7 +186,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="hyperseq-bench-")
     uri = f"sqlite:///{tmp}/mlflow.db"
     t0 = time.perf_counter()
-    tracking.ensure_store(uri)                  # a fresh sqlite store: schema migrations, once
+    open_store(uri).ensure()                  # a fresh sqlite store: schema migrations, once
     store_s = time.perf_counter() - t0
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"      # bare Tune as quiet as hyperseq makes it
     ray.init(**local_ray_options(max(args.concurrency, 1)))

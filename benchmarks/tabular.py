@@ -1,22 +1,23 @@
 """Tabular benchmark: a table of trained char_lm configs, and searchers replayed against it.
 
 A table row is one configuration of a space with the metric its full training reached; a
-replay asks a searcher for configs and looks their metric up instead of training. Searchers
-share one ask/tell shape so rnn, random and TPE are replayed by the same loop:
+replay asks a searcher for configs and looks their metric up instead of training. The searchers
+are the registry's (`hyperseq.searchers`), told the reward of each looked-up metric:
 
-    searcher.ask() -> config;  searcher.tell(config, metric)
+    searcher = SEARCHERS["rnn"](table.space, seed);  replay(table, searcher, trials)
 """
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
-import random
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
+from hyperseq import searchers
 from search_spaces import SearchSpace
 from workers.rewards import reward_rule
 
@@ -67,67 +68,23 @@ def _parse(text: str, choices: tuple) -> Any:
     raise ValueError(f"table value {text!r} is not one of {list(choices)}")
 
 
-class Searcher(Protocol):
-    def ask(self) -> dict[str, Any]: ...
-    def tell(self, config: dict[str, Any], metric: float | None) -> None: ...  # None: crashed
+class TableSearcher:
+    """A registry searcher (`hyperseq.searchers`, the same objects jobs use) on a table: told
+    the table's metric, it tells the searcher the reward the workers would have reported."""
 
-
-class RandomSearcher:
-    def __init__(self, space: SearchSpace, seed: int) -> None:
-        self.space, self.rng = space, random.Random(seed)
-
-    def ask(self) -> dict[str, Any]:
-        return self.space.sample(self.rng)
-
-    def tell(self, config: dict[str, Any], metric: float | None) -> None:
-        pass
-
-
-class ControllerSearcher:
-    """The RNN controller, rewarded with the same transform the workers use."""
-
-    def __init__(self, space: SearchSpace, seed: int, **options: Any) -> None:
-        from controller import Controller
-        self.ctrl = Controller(space, seed=seed, **options)
+    def __init__(self, name: str, space: SearchSpace, seed: int, **options: Any) -> None:
+        self.inner = searchers.create(name, space, seed=seed, **options)
         self.rule = reward_rule(space.metric, space.mode)
 
     def ask(self) -> dict[str, Any]:
-        return self.ctrl.ask(1)[0]
+        return self.inner.ask()
 
     def tell(self, config: dict[str, Any], metric: float | None) -> None:
-        self.ctrl.tell([config], [None if metric is None else self.rule(metric)])
+        self.inner.tell(config, None if metric is None else self.rule(metric))
 
 
-class TPESearcher:
-    """Optuna TPE over the same space (define-by-run), optimising the metric directly."""
-
-    def __init__(self, space: SearchSpace, seed: int, **options: Any) -> None:
-        import optuna
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.space = space
-        self.study = optuna.create_study(direction="minimize" if space.mode == "min" else "maximize",
-                                         sampler=optuna.samplers.TPESampler(seed=seed, **options))
-        self.pending: list[Any] = []
-
-    def ask(self) -> dict[str, Any]:
-        trial = self.study.ask()
-        config = self.space.suggest_optuna(trial)
-        self.pending.append((config, trial))
-        return config
-
-    def tell(self, config: dict[str, Any], metric: float | None) -> None:
-        # results may come back in any order (asynchronous workers): match by config
-        trial = self.pending.pop(next(i for i, (c, _) in enumerate(self.pending) if c == config))[1]
-        if metric is None:
-            from optuna.trial import TrialState
-            self.study.tell(trial, state=TrialState.FAIL)
-            return
-        value = metric if math.isfinite(metric) else (1e9 if self.space.mode == "min" else -1e9)
-        self.study.tell(trial, value)
-
-
-SEARCHERS: dict[str, Callable[..., Searcher]] = {
-    "rnn": ControllerSearcher, "random": RandomSearcher, "tpe": TPESearcher}
+SEARCHERS: dict[str, Callable[..., TableSearcher]] = {
+    name: functools.partial(TableSearcher, name) for name in searchers.names()}
 
 
 def replay(table: Table, searcher: Searcher, trials: int) -> list[float]:

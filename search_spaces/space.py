@@ -7,7 +7,6 @@ emits no token and no key, so sequences vary in length as in NAS-RL.
 from __future__ import annotations
 
 import copy
-import itertools
 import random
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -30,9 +29,6 @@ class SearchSpace:
         self.description: str | None = header["description"]
         self.slots: tuple[Slot, ...] = tuple(slots)
         self._by_key = {s.key: s for s in self.slots}
-        # Shared token vocabulary for the controller: slot i's choice j -> offsets[i] + j.
-        self.offsets = tuple(itertools.accumulate((len(s.choices) for s in self.slots), initial=0))[:-1]
-        self.vocab_size = sum(len(s.choices) for s in self.slots)
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -70,6 +66,10 @@ class SearchSpace:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(s.key for s in self.slots)
+
+    def slot(self, key: str) -> Slot:
+        """The slot of decision `key` (KeyError when the space has none)."""
+        return self._by_key[key]
 
     @staticmethod
     def is_active(slot: Slot, chosen: Mapping[str, int]) -> bool:
@@ -180,29 +180,6 @@ class SearchSpace:
             del chosen[slot.key]
             return total
         return rec(0, {})
-
-    # ---- baselines: the same space for Optuna and Ray Tune ---------------------------------
-    def suggest_optuna(self, trial: Any) -> dict[str, Any]:
-        """Define-by-run for Optuna: suggest active slots only, in order; returns the config.
-
-        Categorical choices become `suggest_categorical`; numeric grids become an ordinal
-        `suggest_int` over grid indices (log grids are then uniform in log space), so TPE
-        sees their order. Works with `optuna.Trial` and Ray Tune's define-by-run captor.
-        """
-        chosen: dict[str, int] = {}
-        for slot in self.slots:
-            if not self.is_active(slot, chosen):
-                continue
-            if slot.numeric_grid:
-                chosen[slot.key] = trial.suggest_int(slot.key, 0, len(slot.choices) - 1)
-            else:
-                value = trial.suggest_categorical(slot.key, list(slot.choices))
-                chosen[slot.key] = index_of(slot.choices, value)
-        return self._values(chosen)
-
-    def domains(self) -> dict[str, list[Any]]:
-        """Every slot's choices by key (for `tune.choice`); `project` then drops inactive keys."""
-        return {s.key: list(s.choices) for s in self.slots}
 
 
 def builtin_names() -> list[str]:

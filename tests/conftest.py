@@ -21,7 +21,7 @@ def ray_cluster(request):
     sets its size (default 2, the CI machine's cores)."""
     import ray
 
-    from controller.jobs import local_ray_options
+    from hyperseq.jobs.ray_env import local_ray_options
     ray.init(**local_ray_options(getattr(request.module, "RAY_CPUS", 2)))
     yield
     ray.shutdown()

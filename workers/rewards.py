@@ -1,40 +1,11 @@
 """Task metric -> reward ("higher is better"): the one place the transform is defined.
 
-Every searcher (rnn, random, tpe) and every scheduler (ASHA) sees the same `reward`, so the
-rules below decide what "better" means for the whole service. All rewards lie in [0, 1]:
-
-=================  ===============================  ==========================================
-rule               when                             reward
-=================  ===============================  ==========================================
-``inv_perplexity`` mode min, metric named ``*loss``  ``exp(-loss)`` = 1 / perplexity (loss in
-                   or ``nll`` (nats)                nats). NAS-RL used c / perplexity.
-``identity``       mode max                         the metric itself (accuracy, F1: in [0, 1])
-``inverse``        any other min metric             ``1 / (1 + max(metric, 0))``: order-
-                                                    preserving for non-negative metrics (error
-                                                    rate, tour length) and bounded, unlike
-                                                    ``-metric``, so a floor can be finite.
-=================  ===============================  ==========================================
-
-Which epoch counts: the **best** epoch's metric, not the last one (char_lm overfits, so the
-best val_loss may come early). The reward reported after each epoch is therefore the
-best-so-far reward, a non-decreasing curve.
-
-Trials stopped early by a scheduler (ASHA) keep the transform of the best metric they reached
-*at the fidelity they reached* — no extrapolation. This is the adjustment for how far they got:
-a model trained for fewer epochs almost always has a worse metric, so its reward is a
-pessimistic estimate of what full training would give. Because the best-so-far reward only
-grows with epochs, a trial ASHA stopped at rung r scored below the rung's cut-off, hence below
-(approximately; cut-offs move as trials arrive) every trial promoted past r, whose final
-rewards are at least their rung-r rewards. The controller thus learns the same ordering ASHA
-used, without a tuning knob. The fraction of the epoch budget reached is logged as `fidelity`.
-
-Failures:
-- a **diverged** child (non-finite loss; the task ends it with ``diverged=True``) gets the rule's
-  finite ``floor`` (0.0 for all three rules), whatever earlier epochs reached: the config is
-  unstable, and a finite low reward teaches the controller to avoid it;
-- a child that **crashes** (an exception in the trainable, e.g. out of memory or a bad config)
-  gives ``None``: the controller ignores it (no update, no baseline move), since a crash says
-  more about the infrastructure than about the configuration.
+Every searcher and scheduler sees the same `reward` in [0, 1], so these rules decide what
+"better" means for the whole service (README, "What the searchers see", gives the table and
+the reasons): ``inv_perplexity`` = exp(-loss) for min metrics named ``*loss``/``nll``;
+``identity`` for max metrics; ``inverse`` = 1/(1+metric) for other min metrics (bounded, so a
+diverged child's floor is finite). The best epoch counts, not the last; a diverged child gets
+the floor; a crashed one gives None.
 """
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ epoch so a scheduler (ASHA) can stop it there. Each report carries:
   metrics, reward, ``best_<metric>``, ``best_epoch``, ``fidelity`` = epochs done / budget);
 - ``child_tags`` (first report only): the device the child trained on.
 
-The trainable imports no MLflow: `workers.recorder.TrialRecorder`, a callback in the driver,
-writes the child runs from these reports (see there for why). Exceptions propagate: Tune
+The trainable imports no MLflow: `hyperseq.tracking.recorder.TrialRecorder`, a callback in the
+driver, writes the child runs from these reports (see there for why). Exceptions propagate: Tune
 marks the trial errored, the recorder ends its run FAILED and the searcher is told `None`.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any, Mapping
 from ray import tune
 
 from search_spaces import SearchSpace
+from tasks import get_task
 
 from .device import granted_gpus, trial_device, trial_resources
-from .noop import resolve_task
 from .rewards import BestEpoch, reward_rule
 
 
@@ -35,7 +35,7 @@ class TrialSetup:
     """What every trial of a job needs; shipped once to the workers by `tune.with_parameters`."""
 
     space: SearchSpace
-    task: str                  # task name for `resolve_task` ("noop", "char_lm", ...)
+    task: str                  # task registry name (`tasks.TASKS`: "noop", "char_lm", ...)
     metric: str                # task metric the reward is computed from
     mode: str                  # its direction, "min" or "max"
     epochs: int                # epoch budget per trial (ASHA's max_t)
@@ -66,7 +66,7 @@ def run_trial(config: Mapping[str, Any], setup: TrialSetup) -> None:
     best = BestEpoch(reward_rule(setup.metric, setup.mode))
     tags: dict[str, str] | None = {"hyperseq.device": device,
                                    "hyperseq.gpu_ids": ",".join(map(str, granted_gpus()))}
-    task = resolve_task(setup.task)
+    task = get_task(setup.task)
     for metrics in task.train(cfg, epochs=setup.epochs, device=device,
                               seed=trial_seed(setup.seed, trial_id)):
         best.update(metrics)

@@ -1,8 +1,10 @@
-"""One contract suite over the three searchers (rnn, random, tpe), like Optuna's sampler tests.
+"""One contract suite over every registered searcher, like Optuna's sampler tests.
 
-Same space (built-in no-op child, with a condition and a repeat block), same assertions: every
-trained config is valid for the space, N trials complete, results arrive in MLflow, and the
-job's best is the max reward. Plus engine-free checks of the controller adapter.
+Same space (built-in no-op child, with a condition and a repeat block), same assertions.
+Engine-free (ask/tell only): configs are valid, rewards, failures and configs the searcher did
+not propose are accepted, the state survives `torch.save`/`torch.load(weights_only=True)`.
+Through a real job: N trials complete, results arrive in MLflow, the job's best is the max
+reward. Plus checks of the Ray adapter with the controller.
 """
 from __future__ import annotations
 
@@ -11,11 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from controller.jobs import run_search
-from controller.searcher import SEARCHERS, ControllerSearcher, build_search, controller_of
+from hyperseq.jobs import run_search
+import torch
+
+from hyperseq import searchers
+from hyperseq.searchers.tune import ControllerSearcher, TuneSearcher, controller_of
 from search_spaces import SearchSpace
-from workers import tracking
-from workers.noop import score
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
+from tasks.noop import score
 
 TRIALS = 8
 SPEC = {
@@ -42,17 +49,17 @@ def env(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> dict[str, str]
     yield {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "storage": str(tmp / "ray")}
 
 
-@pytest.mark.parametrize("searcher", SEARCHERS)
-def test_searcher_contract(env, space: SearchSpace, searcher: str) -> None:
+@pytest.mark.parametrize("searcher", searchers.names())
+def test_searcher_contract_in_a_job(env, space: SearchSpace, searcher: str) -> None:
     result = run_search(space, searcher=searcher, trials=TRIALS, concurrency=2, epochs=2,
                         tracking_uri=env["uri"], storage=env["storage"], seed=3)
     assert result.status == "FINISHED"
-    [parent] = tracking.job_runs(env["uri"], result.name)
-    children = tracking.trial_runs(env["uri"], parent.info.run_id)
+    [parent] = open_store(env["uri"]).job_runs(result.name)
+    children = open_store(env["uri"]).trial_runs(parent.info.run_id)
     assert len(children) == TRIALS                                   # N trials complete
     rewards = []
     for run in children:
-        config = tracking.trial_config(run)
+        config = trial_config(run)
         assert space.validate(config) == config                      # valid for the space
         assert run.info.status == "FINISHED"
         assert run.data.metrics["reward"] == pytest.approx(score(config))   # noop: reward = score
@@ -63,25 +70,46 @@ def test_searcher_contract(env, space: SearchSpace, searcher: str) -> None:
     assert parent.data.metrics["best_reward"] == pytest.approx(max(rewards))
 
 
-@pytest.mark.parametrize("searcher", ["rnn", "tpe"])
-def test_searcher_suggestions_are_valid_without_an_engine(space: SearchSpace, searcher: str) -> None:
-    alg, param_space = build_search(searcher, space, concurrency=4, seed=0)
-    assert param_space == {}
-    inner = alg.searcher
-    for i in range(6):
-        config = inner.suggest(f"t{i}")
+@pytest.mark.parametrize("name", searchers.names())
+def test_ask_tell_without_an_engine(space: SearchSpace, name: str) -> None:
+    s = searchers.create(name, space, seed=0)
+    asked = [s.ask() for _ in range(6)]
+    for config in asked:
         assert space.validate(config) == config
-        inner.on_trial_complete(f"t{i}", {"reward": score(config)})
+    for config in asked[:4]:
+        s.tell(config, score(config))
+    s.tell(asked[4], None)                                           # a crash
+    s.tell(space.sample(random.Random(1)), 0.9)                      # not proposed (off-policy)
+    s.tell(asked[5], float("nan"))                                   # non-finite: a failure
+    config = s.ask()                                                 # still proposes
+    assert space.validate(config) == config
 
 
-def test_random_search_samples_every_slot_for_projection(space: SearchSpace) -> None:
-    alg, param_space = build_search("random", space, concurrency=2, seed=0)
-    assert set(param_space) == set(space.keys)
-    assert controller_of(alg) is None
+@pytest.mark.parametrize("name", searchers.names())
+def test_state_round_trip_is_safe_and_continues(space: SearchSpace, name: str, tmp_path: Path) -> None:
+    s = searchers.create(name, space, seed=4)
+    for _ in range(6):
+        config = s.ask()
+        s.tell(config, score(config))
+    torch.save(s.state_dict(), tmp_path / "state.pt")
+    fresh = searchers.create(name, space, seed=99)
+    fresh.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    nxt = [fresh.ask() for _ in range(3)]
+    assert all(space.validate(c) == c for c in nxt)
+    if name != "tpe":                                               # tpe rebuilds its study
+        assert nxt == [s.ask() for _ in range(3)]
+
+
+def test_registry_and_controller_of(space: SearchSpace) -> None:
+    assert searchers.names() == ("rnn", "random", "tpe")
+    assert controller_of(TuneSearcher(searchers.create("random", space))) is None
+    assert controller_of(ControllerSearcher(space)) is not None
+    with pytest.raises(ValueError, match="unknown searcher 'grid'"):
+        searchers.create("grid", space)
 
 
 def test_controller_adapter_tells_rewards_and_failures(space: SearchSpace) -> None:
-    s = ControllerSearcher(space, batch_size=2)
+    s = ControllerSearcher(space, metric="reward", mode="max", batch_size=2)
     a, b, c = (s.suggest(t) for t in ("a", "b", "c"))
     assert set(s.pending) == {"a", "b", "c"}
     s.on_trial_complete("a", {"reward": 0.5})
@@ -102,7 +130,7 @@ def test_controller_adapter_min_mode_negates(space: SearchSpace) -> None:
 
 def test_controller_adapter_save_restore_continues_exactly(space: SearchSpace, tmp_path: Path) -> None:
     rng = random.Random(0)
-    s = ControllerSearcher(space, seed=5, batch_size=2)
+    s = ControllerSearcher(space, metric="reward", mode="max", seed=5, batch_size=2)
     for i in range(5):
         s.suggest(f"t{i}")
     for i in range(4):
@@ -116,8 +144,3 @@ def test_controller_adapter_save_restore_continues_exactly(space: SearchSpace, t
     assert [fresh.suggest(f"n{i}") for i in range(3)] == after       # same policy and RNG
     fresh.on_trial_complete("t4", {"reward": 0.3})
     assert fresh.controller.stats["told"] == 5
-
-
-def test_unknown_searcher(space: SearchSpace) -> None:
-    with pytest.raises(ValueError, match="grid"):
-        build_search("grid", space, 2)

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from controller.cli import cli
-from workers import tracking
+from hyperseq.cli import cli
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
 
 GOOD = """\
 name: tiny
@@ -151,33 +153,33 @@ def test_resume_errors(env, args: list[str], words: list[str]) -> None:
 @pytest.mark.parametrize("status,tags,words", [
     ("FINISHED", {}, ["done-job", "FINISHED", "nothing to resume"]),
     ("RUNNING", {}, ["done-job", "cannot be resumed"]),
-    ("RUNNING", {tracking.TAG_OPTIONS: "{}", tracking.TAG_STORAGE: "/nonexistent/done-job"},
+    ("RUNNING", {T.TAG_OPTIONS: "{}", T.TAG_STORAGE: "/nonexistent/done-job"},
      ["done-job", "no Ray Tune experiment state", "/nonexistent/done-job"]),
 ])
 def test_resume_of_a_job_that_cannot_be_resumed(env, status: str, tags: dict, words: list[str]) -> None:
     runner, tmp, opts = env
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    run_id, _ = tracking.start_job_run(uri, "done-job", tags, {})
+    run_id, _ = open_store(uri).start_job("done-job", tags, {})
     if status != "RUNNING":
-        tracking.set_status(uri, run_id, status)
+        open_store(uri).set_status(run_id, status)
     result = runner.invoke(cli, ["resume", "done-job", "--tracking-uri", uri])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     for word in words:
         assert word in lines[0], (word, lines[0])
-    [run] = tracking.search(uri, "")                     # nothing written: same run, same status
+    [run] = open_store(uri).search("")                     # nothing written: same run, same status
     assert run.info.run_id == run_id and run.info.status == status and not run.data.metrics
 
 
 def test_job_name_already_used(env) -> None:
     runner, tmp, opts = env
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    tracking.start_job_run(uri, "taken", {}, {})
+    open_store(uri).start_job("taken", {}, {})
     result = runner.invoke(cli, ["run", str(tmp / "good.yaml"), "--name", "taken", *opts])
     assert result.exit_code == 2 and "'--name'" in result.stderr and "taken" in result.stderr
     assert "already exists" in result.stderr
-    assert len(tracking.search(uri, "")) == 1 and not (tmp / "ray").exists()
+    assert len(open_store(uri).search("")) == 1 and not (tmp / "ray").exists()
 
 
 @pytest.mark.parametrize("args,words", [
@@ -209,8 +211,8 @@ def test_submit_forwards_controller_options(tmp_path) -> None:
     """`hyperseq submit --controller-options` reaches the driver's `run` command line."""
     import shlex
 
-    from controller.cluster import entrypoint
-    from controller.options import prepare_job
+    from hyperseq.cluster.submit import entrypoint
+    from hyperseq.jobs import prepare_job
     from controller.pairs import parse_pairs
     spec = prepare_job("char_lm_quick", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
                        storage=str(tmp_path / "s"), controller_options="lr=0.01,elite_size=0,tanh_c=null")

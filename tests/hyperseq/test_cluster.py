@@ -29,13 +29,14 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from controller import cluster, cluster_access
-from controller.cli import cli
-from controller.cluster_cli import register
-from workers import tracking
+from hyperseq.cluster import access as cluster_access
+from hyperseq.cluster import control, submit as cluster_submit
+from hyperseq.cluster.ray_jobs import connect_client
+from hyperseq.cli import cli
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
 
-if "submit" not in cli.commands:          # until controller/cli.py calls register(cli) itself
-    register(cli)
 
 BIN = Path(sys.executable).parent
 AUTH = os.environ.get("HYPERSEQ_TEST_RAY_AUTH", "token")       # or "disabled": both sides without a token
@@ -177,7 +178,7 @@ def _space(servers: Servers, text: str, name: str) -> str:
 
 def _wait(address: str, job: str, states: set[str], timeout: float = JOB_TIMEOUT) -> str:
     """Poll Ray's status of `job` (one client, once a second) until it is in `states`."""
-    client = cluster_access.connect(address)
+    client = connect_client(address)
     deadline = time.monotonic() + timeout
     while True:
         status = str(client.get_job_status(job))
@@ -213,7 +214,7 @@ def test_submit_status_logs_best(client_env: Servers) -> None:
     final = _wait(s.address, "quick", {"SUCCEEDED", "FAILED", "STOPPED"})
     logs = _hyperseq("logs", "quick", "--address", s.address)
     assert final == "SUCCEEDED", logs.output[-3000:]
-    row = cluster.job_status(s.address, "quick")
+    row = control.job_status(s.address, "quick")
     assert row["status"] == "FINISHED" and row["trials_done"] == 2 and row["trials"] == 2
     assert "job quick" in logs.stdout and "FINISHED" in logs.stdout
     follow = _hyperseq("logs", "quick", "--address", s.address, "--follow")   # ended: all, then returns
@@ -230,7 +231,7 @@ def test_submit_status_logs_best(client_env: Servers) -> None:
     assert len(rows) == 2 and [r["rank"] for r in rows] == [1, 2]
     assert all(r["job"] == "quick" and r["status"] == "FINISHED" for r in rows)
 
-    df, notes = cluster.jobs_frame(s.address, s.tracking_uri)
+    df, notes = control.jobs_frame(s.address, s.tracking_uri)
     [joined] = df[df["job"] == "quick"].to_dict("records")
     assert joined["ray_status"] == "SUCCEEDED" and joined["status"] == "FINISHED" and not notes
 
@@ -247,10 +248,10 @@ def test_cancel_stops_job_and_closes_runs(client_env: Servers) -> None:
                        "--concurrency", "2", "--epochs", "3", "--address", s.address,
                        "--tracking-uri", s.tracking_uri, "--storage", str(s.tmp / "ray_results"))
     assert result.exit_code == 0, result.output
-    client = cluster_access.connect(s.address)
+    client = connect_client(s.address)
     deadline = time.monotonic() + JOB_TIMEOUT                # until a trial is running
-    while not any(tracking.trial_runs(s.tracking_uri, r.info.run_id)
-                  for r in tracking.job_runs(s.tracking_uri, "slow")):
+    while not any(open_store(s.tracking_uri).trial_runs(r.info.run_id)
+                  for r in open_store(s.tracking_uri).job_runs("slow")):
         status = str(client.get_job_status("slow"))
         assert status in ("PENDING", "RUNNING"), client.get_job_logs("slow")[-3000:]
         assert time.monotonic() < deadline, status
@@ -261,12 +262,12 @@ def test_cancel_stops_job_and_closes_runs(client_env: Servers) -> None:
     took = time.monotonic() - t0
     assert cancel.exit_code == 0, cancel.output
     assert "STOPPED" in cancel.stdout and took < 60
-    [parent] = tracking.job_runs(s.tracking_uri, "slow")
+    [parent] = open_store(s.tracking_uri).job_runs("slow")
     assert parent.info.status in ("KILLED", "FAILED")
-    children = tracking.trial_runs(s.tracking_uri, parent.info.run_id)
+    children = open_store(s.tracking_uri).trial_runs(parent.info.run_id)
     assert children and not [c for c in children if c.info.status in ("RUNNING", "SCHEDULED")]
     print(f"cancel took {took:.1f} s; parent {parent.info.status}, closed by "
-          f"{parent.data.tags.get(cluster.TAG_CLOSED_BY, 'the driver')}")
+          f"{parent.data.tags.get(T.TAG_CLOSED_BY, 'the driver')}")
 
     twice = _hyperseq("cancel", "slow", "--address", s.address)         # idempotent
     assert twice.exit_code == 0 and "already ended: STOPPED" in twice.stdout
@@ -281,7 +282,7 @@ def test_unreachable_address_submits_nothing(client_env: Servers) -> None:
                        "--tracking-uri", s.tracking_uri)
     assert time.monotonic() - t0 < 15
     _one_line_error(result, 1, "cannot reach the Ray job server")
-    assert tracking.job_runs(s.tracking_uri, "nowhere") == []
+    assert open_store(s.tracking_uri).job_runs("nowhere") == []
     for command in (("status", "x"), ("logs", "x"), ("cancel", "x")):
         r = _hyperseq(*command, "--address", f"http://127.0.0.1:{_free_port()}")
         _one_line_error(r, 1, "cannot reach")
@@ -386,27 +387,27 @@ def test_stage_ships_packages_and_space(tmp_path: Path) -> None:
     space.write_text(QUICK)
     dest = tmp_path / "stage"
     dest.mkdir()
-    assert cluster.stage(str(space), dest) == "_space/q.yaml"
+    assert cluster_submit.stage(str(space), dest) == "_space/q.yaml"
     assert (dest / "_space" / "q.yaml").read_text() == QUICK
-    for pkg in cluster.PACKAGES:
+    for pkg in cluster_submit.PACKAGES:
         assert (dest / pkg / "__init__.py").is_file()
     assert not list(dest.rglob("__pycache__")) and not list(dest.rglob("*.db"))
-    assert cluster.stage("char_lm", tmp_path / "stage2") == "char_lm"
+    assert cluster_submit.stage("char_lm", tmp_path / "stage2") == "char_lm"
 
 
 def test_close_runs_ends_only_open_runs(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    parent, exp = tracking.start_job_run(uri, "j", {}, {"trials": 3})
-    other, _ = tracking.start_job_run(uri, "other", {}, {"trials": 1})
-    runs = {t: tracking.ChildRun(uri, exp, parent, "j", t, {"a": 1}) for t in ("t1", "t2", "t3")}
+    parent, exp = open_store(uri).start_job("j", {}, {"trials": 3})
+    other, _ = open_store(uri).start_job("other", {}, {"trials": 1})
+    runs = {t: open_store(uri).open_child(exp, parent, "j", t, {"a": 1}) for t in ("t1", "t2", "t3")}
     runs["t1"].finish("FINISHED")
     runs["t2"].finish("FAILED")
-    closed = cluster.close_runs(uri, "j")
+    closed = control.close_runs(uri, "j")
     assert set(closed) == {runs["t3"].run_id, parent}
-    c = tracking.client(uri)
+    c = open_store(uri).client
     statuses = [c.get_run(runs[t].run_id).info.status for t in ("t1", "t2", "t3")]
     assert statuses == ["FINISHED", "FAILED", "KILLED"]
     assert c.get_run(parent).info.status == "KILLED"
-    assert c.get_run(parent).data.tags[cluster.TAG_CLOSED_BY] == "hyperseq cancel"
+    assert c.get_run(parent).data.tags[T.TAG_CLOSED_BY] == "hyperseq cancel"
     assert c.get_run(other).info.status == "RUNNING"                  # another job is left alone
-    assert cluster.close_runs(uri, "j") == []                          # idempotent
+    assert control.close_runs(uri, "j") == []                          # idempotent

@@ -15,12 +15,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from controller import cli as cli_module
-from controller.cli import cli
-from controller.jobs import resume_search, run_search
-from controller.options import JobError
+from hyperseq.cli import local as cli_module
+from hyperseq.cli import cli
+from hyperseq.jobs import resume_search, run_search
+from hyperseq.jobs import JobError
 from search_spaces import SpecError, load_space
-from workers import tracking
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +75,7 @@ def _env(tmp: Path) -> dict:
 
 def _controller_state(experiment: Path) -> dict:
     newest = max(experiment.glob("searcher-state-*.pkl"))         # named by session start time
-    return torch.load(newest, weights_only=True)["controller"]
+    return torch.load(newest, weights_only=True)["searcher"]
 
 
 # ---- 3. diverging children ----------------------------------------------------------------------
@@ -85,8 +87,8 @@ def test_diverging_char_lm_gets_the_floor_and_does_not_poison_the_controller(
     result = run_search(tmp_path / "space.yaml", searcher="rnn", trials=3, concurrency=2, epochs=2,
                         name="diverge", controller_options={"batch_size": 2}, **env)
     assert result.status == "FINISHED"
-    [parent] = tracking.job_runs(env["tracking_uri"], "diverge")
-    runs = tracking.trial_runs(env["tracking_uri"], parent.info.run_id)
+    [parent] = open_store(env["tracking_uri"]).job_runs("diverge")
+    runs = open_store(env["tracking_uri"]).trial_runs(parent.info.run_id)
     assert len(runs) == 3
     for run in runs:                        # diverged: a failed trial, floor reward, flagged
         assert run.info.status == "FAILED" and run.data.tags["hyperseq.diverged"] == "true"
@@ -110,10 +112,10 @@ def test_eight_concurrent_trials_lose_no_metric_point(ray_cluster, tmp_path: Pat
                         epochs=epochs, cpus_per_trial=1, name="chatty", **env)
     assert result.status == "FINISHED"
     uri = env["tracking_uri"]
-    [parent] = tracking.job_runs(uri, "chatty")
-    runs = tracking.trial_runs(uri, parent.info.run_id)
+    [parent] = open_store(uri).job_runs("chatty")
+    runs = open_store(uri).trial_runs(parent.info.run_id)
     assert len(runs) == trials and all(r.info.status == "FINISHED" for r in runs)
-    c = tracking.client(uri)
+    c = open_store(uri).client
     for metric in ("score", "reward", "train_loss", "fidelity"):
         points = [m for r in runs for m in c.get_metric_history(r.info.run_id, metric)]
         assert len(points) == trials * epochs, metric

@@ -1,6 +1,6 @@
 """Driver crash -> `hyperseq resume`: real Ray, real sqlite MLflow, noop children that sleep.
 
-The driver (`python -m controller.cli run ...`, a subprocess) is SIGKILLed while some trials
+The driver (`python -m hyperseq.cli run ...`, a subprocess) is SIGKILLed while some trials
 are done and others running. `hyperseq resume` must then finish the job: completed trials
 keep their runs and are not run again, the controller continues from its checkpoint (its
 ask/tell counters cover every trial), interrupted trials run again, and MLflow ends with one
@@ -20,8 +20,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from controller.cli import cli
-from workers import tracking
+from hyperseq.cli import cli
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS, EPOCHS, SLEEP = 6, 2, 1.5
@@ -39,7 +41,7 @@ decisions:
 
 
 def _children(uri: str, parent: str) -> list:
-    return tracking.trial_runs(uri, parent) if tracking.store_exists(uri) else []
+    return open_store(uri).trial_runs(parent) if open_store(uri).exists() else []
 
 
 def _wait_mid_search(uri: str, experiment: Path, proc: subprocess.Popen, timeout: float = 120) -> str:
@@ -51,7 +53,7 @@ def _wait_mid_search(uri: str, experiment: Path, proc: subprocess.Popen, timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "driver exited"
-        jobs = tracking.job_runs(uri, "crashy") if experiment.exists() else []
+        jobs = open_store(uri).job_runs("crashy") if experiment.exists() else []
         if jobs:
             runs = _children(uri, jobs[0].info.run_id)
             status = [r.info.status for r in runs]
@@ -66,7 +68,7 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
     uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "ray"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "controller.cli", "run", str(tmp_path / "space.yaml"), "--searcher", "rnn",
+    cmd = [sys.executable, "-m", "hyperseq.cli", "run", str(tmp_path / "space.yaml"), "--searcher", "rnn",
            "--trials", str(TRIALS), "--concurrency", "2", "--epochs", str(EPOCHS), "--name", "crashy",
            "--tracking-uri", uri, "--storage", str(storage), "--seed", "3"]
     t0 = time.monotonic()
@@ -75,7 +77,7 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
     try:
         parent = _wait_mid_search(uri, storage / "crashy", proc)
         time.sleep(1.5)                   # > Tune's checkpoint period (jobs.CHECKPOINT_S = 1 s)
-        before = {r.data.tags[tracking.TAG_TRIAL]: r for r in _children(uri, parent)
+        before = {r.data.tags[T.TAG_TRIAL]: r for r in _children(uri, parent)
                   if r.info.status == "FINISHED"}
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -87,9 +89,9 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
     killed_at = time.monotonic() - t0
     time.sleep(2)                         # the writer helper drains what the driver queued
     at_crash = _children(uri, parent)
-    assert [j.info.status for j in tracking.job_runs(uri, "crashy")] == ["RUNNING"]
+    assert [j.info.status for j in open_store(uri).job_runs("crashy")] == ["RUNNING"]
     assert any(r.info.status == "RUNNING" for r in at_crash)
-    done_before = {r.data.tags[tracking.TAG_TRIAL]: r for r in at_crash if r.info.status == "FINISHED"}
+    done_before = {r.data.tags[T.TAG_TRIAL]: r for r in at_crash if r.info.status == "FINISHED"}
     assert set(before) <= set(done_before) and 2 <= len(before) < TRIALS
 
     t1 = time.monotonic()
@@ -98,21 +100,21 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     print(f"driver killed after {killed_at:.1f} s; resume took {resumed_in:.1f} s")
 
-    [job] = tracking.job_runs(uri, "crashy")
+    [job] = open_store(uri).job_runs("crashy")
     assert job.info.run_id == parent and job.info.status == "FINISHED"
     runs = _children(uri, parent)
     finished = [r for r in runs if r.info.status == "FINISHED"]
-    trial_ids = [r.data.tags[tracking.TAG_TRIAL] for r in finished]
+    trial_ids = [r.data.tags[T.TAG_TRIAL] for r in finished]
     assert len(finished) == TRIALS and len(set(trial_ids)) == TRIALS       # one FINISHED run per trial
     for trial_id, run in before.items():                                   # kept, not re-run
-        [now] = [r for r in finished if r.data.tags[tracking.TAG_TRIAL] == trial_id]
+        [now] = [r for r in finished if r.data.tags[T.TAG_TRIAL] == trial_id]
         assert now.info.run_id == run.info.run_id and now.data.metrics == run.data.metrics
     others = [r for r in runs if r.info.status != "FINISHED"]
     assert others and all(r.info.status == "KILLED" for r in others)       # none left RUNNING
-    assert all(r.data.tags.get(tracking.TAG_INTERRUPTED) == "true" for r in others)
-    assert {r.data.tags[tracking.TAG_TRIAL] for r in others} <= set(trial_ids)   # re-run
+    assert all(r.data.tags.get(T.TAG_INTERRUPTED) == "true" for r in others)
+    assert {r.data.tags[T.TAG_TRIAL] for r in others} <= set(trial_ids)   # re-run
     for run in finished:
-        assert len(tracking.client(uri).get_metric_history(run.info.run_id, "score")) == EPOCHS
+        assert len(open_store(uri).client.get_metric_history(run.info.run_id, "score")) == EPOCHS
 
     # The controller continued from its checkpoint: it asked and was told once per trial in all.
     # One file per Tune session (run, resume), named by its start time; Tune syncs them all
@@ -120,7 +122,7 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
     ckpts = sorted((storage / "crashy").glob("searcher-state-*.pkl"))
     assert len(ckpts) == 2
     ckpt = ckpts[-1]
-    state = torch.load(ckpt, weights_only=True)["controller"]
+    state = torch.load(ckpt, weights_only=True)["searcher"]
     assert state["stats"]["asked"] == TRIALS and state["stats"]["told"] == TRIALS
     assert job.data.metrics["trials_completed"] == TRIALS
 
@@ -133,24 +135,24 @@ def test_close_interrupted_reconciles_mlflow_with_tunes_checkpoint(tmp_path: Pat
     from types import SimpleNamespace
 
     import ray.tune
-    from controller.resume import close_interrupted
+    from hyperseq.jobs.resume import close_interrupted
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    parent, exp = tracking.start_job_run(uri, "j", {}, {})
+    parent, exp = open_store(uri).start_job("j", {}, {})
     tune_says = {"done": ("TERMINATED", {"reward": 0.7}), "lost_close": ("TERMINATED", {"reward": 0.4}),
                  "running": ("RUNNING", {}), "late": ("RUNNING", {}), "crashed": ("ERROR", {})}
     mlflow_says = {"done": "FINISHED", "lost_close": "RUNNING", "running": "RUNNING",
                    "late": "FINISHED", "crashed": "FAILED"}
     for trial_id, status in mlflow_says.items():
-        run = tracking.ChildRun(uri, exp, parent, "j", trial_id, {"a": 1})
+        run = open_store(uri).open_child(exp, parent, "j", trial_id, {"a": 1})
         if status != "RUNNING":
             run.finish(status)
     trials = [SimpleNamespace(trial_id=t, status=s, last_result=r) for t, (s, r) in tune_says.items()]
     monkeypatch.setattr(ray.tune, "ExperimentAnalysis", lambda path: SimpleNamespace(trials=trials))
     history = close_interrupted(uri, parent, str(tmp_path))
     assert history == [0.7, 0.4, None]                  # two done, one errored: 3 completed
-    after = {r.data.tags[tracking.TAG_TRIAL]: r for r in tracking.trial_runs(uri, parent)}
+    after = {r.data.tags[T.TAG_TRIAL]: r for r in open_store(uri).trial_runs(parent)}
     assert {t: r.info.status for t, r in after.items()} == {
         "done": "FINISHED", "lost_close": "FINISHED", "running": "KILLED", "late": "KILLED",
         "crashed": "FAILED"}
-    assert after["running"].data.tags[tracking.TAG_INTERRUPTED] == "true"
+    assert after["running"].data.tags[T.TAG_INTERRUPTED] == "true"
     assert after["late"].data.tags["hyperseq.superseded"] == "true"      # Tune re-runs it

@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 import ray
 
-from controller.jobs import local_ray_options, run_search
-from controller.options import prepare_job
-from workers import tracking
-from workers.noop import PID_DIR_ENV
+from hyperseq.jobs import run_search
+from hyperseq.jobs.ray_env import local_ray_options
+from hyperseq.jobs import prepare_job
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
+from tasks.noop import PID_DIR_ENV
 
 TRIALS, EPOCHS = 3, 2
 SPACE = """\
@@ -76,13 +79,13 @@ def test_killed_worker_is_retried_and_the_job_completes(tmp_path: Path) -> None:
         ray.shutdown()
     assert len(killed) == 1
     assert result.status == "FINISHED" and len(result.trials) >= TRIALS
-    [parent] = tracking.job_runs(uri, "retry")
-    runs = tracking.trial_runs(uri, parent.info.run_id)
+    [parent] = open_store(uri).job_runs("retry")
+    runs = open_store(uri).trial_runs(parent.info.run_id)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     failed = [r for r in runs if r.info.status != "FINISHED"]
     assert len(finished) == TRIALS
-    assert len({r.data.tags[tracking.TAG_TRIAL] for r in finished}) == TRIALS
+    assert len({r.data.tags[T.TAG_TRIAL] for r in finished}) == TRIALS
     assert len(failed) == 1 and failed[0].info.status == "FAILED"
     assert failed[0].data.tags.get("hyperseq.retried") == "true"
-    assert failed[0].data.tags[tracking.TAG_TRIAL] in {r.data.tags[tracking.TAG_TRIAL] for r in finished}
+    assert failed[0].data.tags[T.TAG_TRIAL] in {r.data.tags[T.TAG_TRIAL] for r in finished}
     assert parent.info.status == "FINISHED" and parent.data.metrics["trials_completed"] == TRIALS

@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from controller.cli import cli
-from controller.jobs import list_jobs, run_search
+from hyperseq.cli import cli
+from hyperseq.jobs import list_jobs, run_search
 from search_spaces import load_space
-from workers import tracking
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
 
 TRIALS, EPOCHS = 4, 2
 SPACE = """\
@@ -59,13 +61,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _check_job(uri: str, name: str, searcher: str, space_path: str) -> None:
     space = load_space(space_path)
-    [parent] = tracking.job_runs(uri, name)
+    [parent] = open_store(uri).job_runs(name)
     tags = parent.data.tags
     assert parent.info.status == "FINISHED"
-    assert tags[tracking.TAG_SEARCHER] == searcher and tags[tracking.TAG_SPACE] == "tiny_char_lm"
-    assert tags[tracking.TAG_TASK] == "char_lm" and tags[tracking.TAG_KIND] == "job"
-    assert tags[tracking.TAG_STORAGE].endswith(name)
-    c = tracking.client(uri)
+    assert tags[T.TAG_SEARCHER] == searcher and tags[T.TAG_SPACE] == "tiny_char_lm"
+    assert tags[T.TAG_TASK] == "char_lm" and tags[T.TAG_KIND] == "job"
+    assert tags[T.TAG_STORAGE].endswith(name)
+    c = open_store(uri).client
     artifacts = {a.path for a in c.list_artifacts(parent.info.run_id)}
     artifacts |= {a.path for a in c.list_artifacts(parent.info.run_id, "plots")}
     assert {"space.yaml", "best_configs.csv", "plots/best_reward.png"} <= artifacts
@@ -74,11 +76,11 @@ def _check_job(uri: str, name: str, searcher: str, space_path: str) -> None:
         assert "plots/choice_probabilities.png" in artifacts
         assert c.get_metric_history(parent.info.run_id, "controller.baseline")
 
-    children = tracking.trial_runs(uri, parent.info.run_id)
+    children = open_store(uri).trial_runs(parent.info.run_id)
     assert len(children) == TRIALS
     for run in children:
-        assert run.info.status == "FINISHED" and run.data.tags[tracking.TAG_KIND] == "trial"
-        config = tracking.trial_config(run)
+        assert run.info.status == "FINISHED" and run.data.tags[T.TAG_KIND] == "trial"
+        config = trial_config(run)
         assert space.validate(config) == config                 # projected, valid config
         assert run.data.params == {k: str(v) for k, v in config.items()}
         for key in ("val_loss", "reward", "train_loss"):
@@ -114,7 +116,7 @@ def test_rnn_job_through_the_cli(ray_cluster, store) -> None:
     assert result.exit_code == 0, result.output
     assert "top configurations" in result.stdout and name in result.stderr
     _check_job(store["uri"], name, "rnn", store["space"])
-    params = tracking.job_runs(store["uri"], name)[0].data.params
+    params = open_store(store["uri"]).job_runs(name)[0].data.params
     assert params["controller.lr"] == "0.01" and params["controller.elite_size"] == "4"
 
     rows = _best_json(store["uri"], name)

@@ -1,4 +1,4 @@
-"""MLflow helpers (`workers.tracking`) against a real sqlite store in a temp dir (no Ray)."""
+"""The MLflow store (`hyperseq.tracking.mlflow_store`) against a real sqlite store in a temp dir (no Ray)."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from workers import tracking
-from workers.writer import BackgroundWriter
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking import store
+from hyperseq.tracking.store import default_tracking_uri, open_store
+from hyperseq.tracking.writer import BackgroundWriter
 
 
 @pytest.fixture(scope="module")
@@ -17,61 +20,61 @@ def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_store_is_not_created_by_reads(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'none.db'}"
-    assert not tracking.store_exists(uri)
-    assert tracking.job_runs(uri) == [] and tracking.experiment_id(uri) is None
+    assert not open_store(uri).exists()
+    assert open_store(uri).job_runs() == [] and open_store(uri).experiment_id() is None
     assert not (tmp_path / "none.db").exists()
 
 
 def test_parent_and_child_runs(uri: str) -> None:
-    parent, exp = tracking.start_job_run(uri, "job-a", {tracking.TAG_METRIC: "val_loss"}, {"trials": 2})
-    assert tracking.ensure_store(uri) == exp                       # idempotent
-    location = tracking.client(uri).get_experiment(exp).artifact_location
+    parent, exp = open_store(uri).start_job("job-a", {T.TAG_METRIC: "val_loss"}, {"trials": 2})
+    assert open_store(uri).ensure() == exp                       # idempotent
+    location = open_store(uri).client.get_experiment(exp).artifact_location
     assert location.endswith("mlartifacts") and Path(uri[len("sqlite:///"):]).parent.as_uri() in location
 
-    child = tracking.ChildRun(uri, exp, parent, "job-a", "t_00001", {"lr": 0.01, "cell": "gru"})
+    child = open_store(uri).open_child(exp, parent, "job-a", "t_00001", {"lr": 0.01, "cell": "gru"})
     child.log_epoch({"epoch": 1, "val_loss": 2.0, "diverged": False, "note": "x"}, step=1)
     child.log_epoch({"epoch": 2, "val_loss": math.inf, "reward": 0.0}, step=2)   # inf is skipped
     child.finish("FINISHED")
 
-    [run] = tracking.trial_runs(uri, parent)
+    [run] = open_store(uri).trial_runs(parent)
     assert run.info.status == "FINISHED"
     assert run.data.params == {"lr": "0.01", "cell": "gru"}
-    assert tracking.trial_config(run) == {"lr": 0.01, "cell": "gru"}          # typed
-    history = tracking.client(uri).get_metric_history(run.info.run_id, "val_loss")
+    assert trial_config(run) == {"lr": 0.01, "cell": "gru"}          # typed
+    history = open_store(uri).client.get_metric_history(run.info.run_id, "val_loss")
     assert [(m.step, m.value) for m in history] == [(1, 2.0)]
     assert run.data.metrics["diverged"] == 0.0 and "note" not in run.data.metrics
-    [job] = tracking.job_runs(uri, "job-a")
-    assert job.info.run_id == parent and job.data.tags[tracking.TAG_KIND] == "job"
+    [job] = open_store(uri).job_runs("job-a")
+    assert job.info.run_id == parent and job.data.tags[T.TAG_KIND] == "job"
 
 
 def test_child_without_epochs_still_has_params(uri: str) -> None:
-    parent, exp = tracking.start_job_run(uri, "job-b", {}, {})
-    child = tracking.ChildRun(uri, exp, parent, "job-b", "t1", {"a": 1})
-    child.finish("FAILED", {tracking.TAG_ERROR: "boom"})
-    run = tracking.client(uri).get_run(child.run_id)
+    parent, exp = open_store(uri).start_job("job-b", {}, {})
+    child = open_store(uri).open_child(exp, parent, "job-b", "t1", {"a": 1})
+    child.finish("FAILED", {T.TAG_ERROR: "boom"})
+    run = open_store(uri).client.get_run(child.run_id)
     assert run.info.status == "FAILED" and run.data.params == {"a": "1"}
-    assert run.data.tags[tracking.TAG_ERROR] == "boom"
+    assert run.data.tags[T.TAG_ERROR] == "boom"
 
 
 def test_background_writer_drains_in_order_and_survives_errors(uri: str) -> None:
-    parent, _ = tracking.start_job_run(uri, "job-c", {}, {})
+    parent, _ = open_store(uri).start_job("job-c", {}, {})
     writer = BackgroundWriter()
     writer.submit(lambda: 1)                                        # not picklable: skipped
-    writer.submit(tracking.set_status, uri, "no-such-run", "FINISHED")   # fails: logged
+    writer.submit(store.set_status, uri, "no-such-run", "FINISHED")   # fails: logged
     for step in range(5):
-        writer.submit(tracking.log_metrics, uri, parent, {"best_reward": step / 10}, step)
-    writer.submit(tracking.set_status, uri, parent, "FINISHED")
+        writer.submit(store.log_metric_steps, uri, parent, [({"best_reward": step / 10}, step)])
+    writer.submit(store.set_status, uri, parent, "FINISHED")
     writer.close()
     writer.close()                                                  # idempotent
-    history = tracking.client(uri).get_metric_history(parent, "best_reward")
+    history = open_store(uri).client.get_metric_history(parent, "best_reward")
     assert [m.step for m in history] == list(range(5))
-    assert tracking.client(uri).get_run(parent).info.status == "FINISHED"
+    assert open_store(uri).client.get_run(parent).info.status == "FINISHED"
     with pytest.raises(RuntimeError, match="closed"):
-        writer.submit(tracking.log_metrics, uri, parent, {}, 0)
+        writer.submit(store.log_metric_steps, uri, parent, [({}, 0)])
 
 
 def test_default_uri_uses_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://example:5000")
-    assert tracking.default_tracking_uri() == "http://example:5000"
+    assert default_tracking_uri() == "http://example:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert tracking.default_tracking_uri().startswith("sqlite:///") and tracking.default_tracking_uri().endswith("mlflow.db")
+    assert default_tracking_uri().startswith("sqlite:///") and default_tracking_uri().endswith("mlflow.db")

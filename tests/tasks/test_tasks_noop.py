@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from workers.device import trial_device, trial_resources
-from workers.noop import NoopTask, resolve_task, score
+from tasks import get_task
+from tasks.noop import NoopTask, score
 
 
 def test_noop_is_deterministic_and_bounded() -> None:
@@ -28,11 +29,11 @@ def test_noop_outcomes() -> None:
         NoopTask().train({}, epochs=0)
 
 
-def test_resolve_task_falls_back_to_tasks() -> None:
-    assert resolve_task("noop").name == "noop"
-    assert resolve_task("char_lm").metric == "val_loss"
+def test_task_registry_has_noop_and_the_models() -> None:
+    assert get_task("noop").name == "noop"
+    assert get_task("char_lm").metric == "val_loss"
     with pytest.raises(ValueError, match="unknown task"):
-        resolve_task("nope")
+        get_task("nope")
 
 
 def test_device_placement_outside_ray_is_cpu() -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import pytest
 from ray import tune
 
-from controller.jobs import run_search
+from hyperseq.jobs import run_search
 from search_spaces import SearchSpace
-from workers import tracking
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
+from hyperseq.tracking.store import default_tracking_uri, open_store
 from workers.trainable import trial_seed
 
 
@@ -30,8 +32,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> dict[str, str]
 
 
 def _children(env: dict[str, str], name: str) -> tuple:
-    [parent] = tracking.job_runs(env["tracking_uri"], name)
-    return parent, tracking.trial_runs(env["tracking_uri"], parent.info.run_id)
+    [parent] = open_store(env["tracking_uri"]).job_runs(name)
+    return parent, open_store(env["tracking_uri"]).trial_runs(parent.info.run_id)
 
 
 def test_diverged_children_get_the_floor(env) -> None:
@@ -41,7 +43,7 @@ def test_diverged_children_get_the_floor(env) -> None:
     for run in children:
         assert run.info.status == "FAILED" and run.data.tags["hyperseq.diverged"] == "true"
         assert run.data.metrics["diverged"] == 1.0
-        assert run.data.metrics["reward"] == 0.0 and tracking.TAG_STOPPED not in run.data.tags
+        assert run.data.metrics["reward"] == 0.0 and T.TAG_STOPPED not in run.data.tags
     assert parent.data.metrics["trials_failed"] == 0     # crashed trials only: these gave a reward
 
 
@@ -52,9 +54,9 @@ def test_crashing_children_fail_and_give_no_reward(env) -> None:
     assert len(children) == 4                                       # 2 trials x (1 try + 1 retry)
     assert sum(r.data.tags.get("hyperseq.retried") == "true" for r in children) == 2
     for run in children:
-        assert run.info.status == "FAILED" and "crashed on purpose" in run.data.tags[tracking.TAG_ERROR]
+        assert run.info.status == "FAILED" and "crashed on purpose" in run.data.tags[T.TAG_ERROR]
         assert "reward" not in run.data.metrics
-        config = tracking.trial_config(run)
+        config = trial_config(run)
         assert run.data.params == {"a": str(config["a"]), "b": config["b"], "outcome": "crash"}
     assert parent.data.metrics["trials_failed"] == 2 and parent.info.status == "FINISHED"
     assert len(result.trials) == 2 and result.trials["reward"].isna().all()   # one row per trial
@@ -66,9 +68,9 @@ def test_asha_stopped_trials_keep_their_best_reward(env) -> None:
                         seed=0, **env)
     parent, children = _children(env, result.name)
     assert len(children) == 10 and parent.data.params["scheduler"] == "asha"
-    stopped = [r for r in children if r.data.tags.get(tracking.TAG_STOPPED) == "true"]
+    stopped = [r for r in children if r.data.tags.get(T.TAG_STOPPED) == "true"]
     assert stopped, "ASHA stopped no trial"
-    c = tracking.client(env["tracking_uri"])
+    c = open_store(env["tracking_uri"]).client
     for run in children:
         assert run.info.status == "FINISHED"                           # none left RUNNING
         steps = len(c.get_metric_history(run.info.run_id, "score"))

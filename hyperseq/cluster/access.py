@@ -15,11 +15,11 @@
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
+
+from ..tracking.store import is_server, local_path, open_store
 
 CONNECT_TIMEOUT = 5.0            # seconds to open a TCP connection (job server, MLflow)
 PROBE_READ_TIMEOUT = 5.0         # seconds for the first answer (version probe, /health)
@@ -99,77 +99,12 @@ def describe_auth() -> str:
     return f"RAY_AUTH_MODE=token, token from {_token()[1]}"
 
 
-# ---- the job server ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def _address_env_hidden() -> Iterator[None]:
-    """Ray's client prefers $RAY_API_SERVER_ADDRESS / $RAY_ADDRESS to its argument: hide them."""
-    saved = {k: os.environ.pop(k) for k in ADDRESS_ENV if k in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-def _client_class() -> type:
-    from ray.job_submission import JobSubmissionClient
-
-    class BoundedClient(JobSubmissionClient):
-        """`JobSubmissionClient` whose every request has a (connect, read) timeout."""
-
-        timeout: tuple[float, float] = (CONNECT_TIMEOUT, PROBE_READ_TIMEOUT)
-
-        def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("timeout", self.timeout)
-            return super()._do_request(method, endpoint, **kwargs)
-
-    return BoundedClient
-
-
-def connect(address: str | None) -> Any:
-    """A job-server client for `address` (probed: unreachable or refused -> ClusterError)."""
-    url = resolve_address(address)
-    headers = auth_headers()
-    try:
-        import requests
-        from ray.exceptions import AuthenticationError
-    except ImportError as err:                       # ray[tune] without ray[default]
-        raise ClusterError(f"the Ray Jobs client needs ray[default] ({err})", 2) from None
-    try:
-        with _address_env_hidden():
-            client = _client_class()(url, headers=headers)
-    except AuthenticationError as err:
-        raise ClusterError(auth_failure(url, err)) from None
-    except (ConnectionError, requests.exceptions.RequestException) as err:
-        raise ClusterError(f"cannot reach the Ray job server at {url}: {_reason(err)}") from None
-    except RuntimeError as err:                      # e.g. 404 on /api/version: not a dashboard
-        raise ClusterError(f"{url} did not answer as a Ray job server: {_first_line(err)}") from None
-    client.timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
-    return client
-
-
-def auth_failure(url: str, err: Exception) -> str:
-    """One line for a 401 / 403 from the job server (the token is never shown)."""
-    text = str(err)
-    if text.startswith("Authentication required"):
-        return (f"the Ray cluster at {url} requires a token ({describe_auth()}): set RAY_AUTH_MODE=token "
-                "and RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token (see README.cluster.md)")
-    return f"the Ray cluster at {url} rejected the token ({describe_auth()}): it is not the cluster's token"
-
-
-def request_error(url: str, err: Exception) -> ClusterError:
-    """A job-server call that failed after connecting, as one line."""
-    from ray.exceptions import AuthenticationError
-    if isinstance(err, AuthenticationError):
-        return ClusterError(auth_failure(url, err))
-    return ClusterError(f"Ray job server at {url}: {_reason(err)}")
-
-
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return lines[0] if lines else type(err).__name__
 
 
-def _reason(err: Exception) -> str:
+def reason(err: Exception) -> str:
     """A short cause: 'connection refused', 'timed out after 5 s', or the first line."""
     text = str(err)
     if "Connection refused" in text:
@@ -181,14 +116,10 @@ def _reason(err: Exception) -> str:
         return f"no answer within {CONNECT_TIMEOUT:g} s"
     if "Name or service not known" in text or "nodename nor servname" in text:
         return "unknown host"
-    return _first_line(err)
+    return first_line(err)
 
 
 # ---- the tracking store -----------------------------------------------------------------------
-def is_server(uri: str) -> bool:
-    return urlparse(uri).scheme in ("http", "https")
-
-
 def cluster_tracking_uri(uri: str) -> str:
     """A tracking URI that means the same on the cluster's head node.
 
@@ -197,17 +128,16 @@ def cluster_tracking_uri(uri: str) -> str:
     the head shares this filesystem, which is why a tracking server is recommended).
     """
     uri = uri.strip()
-    parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        rest = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
-        if not rest or rest == ":memory:":
+    scheme = urlparse(uri).scheme
+    path = local_path(uri)
+    if scheme == "sqlite":
+        if path is None:
             raise ClusterError(f"Invalid value for '--tracking-uri': {uri!r}: an in-memory store cannot "
                                "be shared with the cluster; use http://HOST:5000 (an MLflow server)", 2)
-        path = Path(unquote(rest))
         return uri if path.is_absolute() else f"sqlite:///{(Path.cwd() / path).resolve()}"
-    if parsed.scheme in ("", "file"):
-        path = Path(unquote(parsed.path)).expanduser()
-        return uri if path.is_absolute() and parsed.scheme else (Path.cwd() / path).resolve().as_uri()
+    if scheme in ("", "file"):
+        path = path.expanduser()
+        return uri if path.is_absolute() and scheme else (Path.cwd() / path).resolve().as_uri()
     return uri
 
 
@@ -220,7 +150,7 @@ def check_tracking_server(uri: str) -> None:
     try:
         r = requests.get(url, timeout=(CONNECT_TIMEOUT, PROBE_READ_TIMEOUT))
     except requests.exceptions.RequestException as err:
-        raise ClusterError(f"cannot reach the MLflow tracking server at {uri}: {_reason(err)}") from None
+        raise ClusterError(f"cannot reach the MLflow tracking server at {uri}: {reason(err)}") from None
     if r.status_code != 200:
         raise ClusterError(f"the MLflow tracking server at {uri} is not healthy: GET /health answered "
                            f"{r.status_code}")
@@ -228,11 +158,10 @@ def check_tracking_server(uri: str) -> None:
 
 def tracking_reachable(uri: str) -> bool:
     """Whether the store can be read from here (a server answers, a local store exists)."""
-    from workers import tracking
     if is_server(uri):
         try:
             check_tracking_server(uri)
         except ClusterError:
             return False
         return True
-    return tracking.store_exists(uri)
+    return open_store(uri).exists()

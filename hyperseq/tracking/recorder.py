@@ -24,7 +24,8 @@ from ray import tune
 
 from search_spaces import SearchSpace
 
-from . import tracking
+from .store import ChildRunHandle, open_store
+from .tags import TAG_ERROR, TAG_INTERRUPTED, TAG_STOPPED
 from .writer import BackgroundWriter, UsesWriter
 
 
@@ -39,14 +40,14 @@ class Target:
 
 
 # ---- executed by the writer process, in submission order -----------------------------------
-_OPEN: dict[tuple[str, str], tracking.ChildRun] = {}     # (parent run, trial id) -> open run
+_OPEN: dict[tuple[str, str], ChildRunHandle] = {}     # (parent run, trial id) -> open run
 
 
-def open_child(target: Target, trial_id: str, config: Mapping[str, Any]) -> tracking.ChildRun:
+def open_child(target: Target, trial_id: str, config: Mapping[str, Any]) -> ChildRunHandle:
     key = (target.parent_run_id, trial_id)
     if key not in _OPEN:
-        _OPEN[key] = tracking.ChildRun(target.uri, target.experiment_id, target.parent_run_id,
-                                       target.job, trial_id, config)
+        _OPEN[key] = open_store(target.uri).open_child(target.experiment_id, target.parent_run_id,
+                                                       target.job, trial_id, config)
     return _OPEN[key]
 
 
@@ -110,22 +111,22 @@ class TrialRecorder(UsesWriter, tune.Callback):
         if last.get("diverged"):
             self._end(trial, "FAILED", {"hyperseq.diverged": "true"})
             return
-        tags = {} if last.get("trial_done") else {tracking.TAG_STOPPED: "true"}
+        tags = {} if last.get("trial_done") else {TAG_STOPPED: "true"}
         self._end(trial, "FINISHED", tags)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A retried trial (max_failures): this attempt's run FAILED; the retry gets a new one."""
-        self._end(trial, "FAILED", {tracking.TAG_ERROR: error_line(trial), "hyperseq.retried": "true"},
+        self._end(trial, "FAILED", {TAG_ERROR: error_line(trial), "hyperseq.retried": "true"},
                   always=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._end(trial, "FAILED", {tracking.TAG_ERROR: error_line(trial)}, always=True)
+        self._end(trial, "FAILED", {TAG_ERROR: error_line(trial)}, always=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         """Runs of trials still going when the job stops (Ctrl-C) end KILLED."""
         for trial in trials:
             if trial.trial_id in self._started:
-                self._end(trial, "KILLED", {"hyperseq.interrupted": "true"})
+                self._end(trial, "KILLED", {TAG_INTERRUPTED: "true"})
 
     def _end(self, trial: Any, status: str, tags: Mapping[str, str], always: bool = False) -> None:
         """Queue the end of the trial's run; `always` opens one first (a crash before any report)."""

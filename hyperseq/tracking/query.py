@@ -1,7 +1,7 @@
-"""Jobs and their best configurations from MLflow, as pandas DataFrames.
+"""Jobs and their best configurations from the tracking store, as pandas DataFrames.
 
-Raw access is `workers.tracking`; this module only shapes runs into tables: one row per
-trial (rank, trial_id, reward, metric, params...) or per job (status, trials, best).
+Raw access is the `Store`; this module only shapes runs into tables: one row per trial
+(rank, trial_id, reward, metric, params...) or per job (status, trials, best).
 """
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from workers import tracking
+from .mlflow_store import trial_config
+from .store import default_tracking_uri, open_store
+from .tags import (TAG_JOB, TAG_METRIC, TAG_SEARCHER, TAG_SPACE, TAG_STOPPED, TAG_STORAGE, TAG_TASK,
+                   TAG_TRIAL)
 
 TRIAL_COLUMNS = ["rank", "trial_id", "reward", "metric", "status", "epochs", "stopped_early",
                  "job", "run_id"]
@@ -23,7 +26,7 @@ class JobNotFound(LookupError):
 
 
 def _uri(tracking_uri: str | None) -> str:
-    return tracking_uri or tracking.default_tracking_uri()
+    return tracking_uri or default_tracking_uri()
 
 
 def _latest(run: Any, key: str) -> float:
@@ -34,27 +37,27 @@ def _latest(run: Any, key: str) -> float:
 def job_run(job: str, tracking_uri: str | None = None) -> Any:
     """The parent run of `job`; JobNotFound names the store when there is none."""
     uri = _uri(tracking_uri)
-    runs = tracking.job_runs(uri, job)
+    runs = open_store(uri).job_runs(job)
     if not runs:
         raise JobNotFound(f"no job named {job!r} in {uri}")
     return runs[0]
 
 
 def _trial_rows(uri: str, parent: Any) -> list[dict[str, Any]]:
-    metric = parent.data.tags.get(tracking.TAG_METRIC, "")
-    job = parent.data.tags.get(tracking.TAG_JOB, "")
+    metric = parent.data.tags.get(TAG_METRIC, "")
+    job = parent.data.tags.get(TAG_JOB, "")
     rows = []
-    for run in tracking.trial_runs(uri, parent.info.run_id):
+    for run in open_store(uri).trial_runs(parent.info.run_id):
         value = _latest(run, f"best_{metric}")
         rows.append({
-            "trial_id": run.data.tags.get(tracking.TAG_TRIAL, run.info.run_name),
+            "trial_id": run.data.tags.get(TAG_TRIAL, run.info.run_name),
             "reward": _latest(run, "reward"),
             "metric": value if not math.isnan(value) else _latest(run, metric),
             "status": run.info.status,
             "epochs": _latest(run, "epoch"),
-            "stopped_early": run.data.tags.get(tracking.TAG_STOPPED) == "true",
+            "stopped_early": run.data.tags.get(TAG_STOPPED) == "true",
             "job": job, "run_id": run.info.run_id,
-            "_config": tracking.trial_config(run),
+            "_config": trial_config(run),
         })
     return rows
 
@@ -73,11 +76,6 @@ def _rank(rows: list[dict[str, Any]], top: int | None) -> pd.DataFrame:
     return pd.concat([df[TRIAL_COLUMNS], configs], axis=1).reset_index(drop=True)
 
 
-def trials_frame(job: str, tracking_uri: str | None = None) -> pd.DataFrame:
-    """Every trial of a job, ranked."""
-    return best_configs(job, top=None, tracking_uri=tracking_uri)
-
-
 def best_configs(job: str, top: int | None = 10, tracking_uri: str | None = None) -> pd.DataFrame:
     """Top `top` configurations of a job by reward: rank, trial_id, reward, metric, ..., params."""
     uri = _uri(tracking_uri)
@@ -89,8 +87,8 @@ def best_across_jobs(space: str | None = None, top: int | None = 10,
     """Top configurations over every job (of one space, if given)."""
     uri = _uri(tracking_uri)
     rows: list[dict[str, Any]] = []
-    for parent in tracking.job_runs(uri):
-        if space is None or parent.data.tags.get(tracking.TAG_SPACE) == space:
+    for parent in open_store(uri).job_runs():
+        if space is None or parent.data.tags.get(TAG_SPACE) == space:
             rows += _trial_rows(uri, parent)
     return _rank(rows, top)
 
@@ -99,16 +97,16 @@ def list_jobs(tracking_uri: str | None = None) -> pd.DataFrame:
     """One row per job, newest first: status, trials completed / requested, best reward."""
     uri = _uri(tracking_uri)
     rows = []
-    for run in tracking.job_runs(uri):
+    for run in open_store(uri).job_runs():
         tags, params = run.data.tags, run.data.params
         rows.append({
-            "job": tags.get(tracking.TAG_JOB), "status": run.info.status,
-            "searcher": tags.get(tracking.TAG_SEARCHER), "space": tags.get(tracking.TAG_SPACE),
-            "task": tags.get(tracking.TAG_TASK), "metric": tags.get(tracking.TAG_METRIC),
+            "job": tags.get(TAG_JOB), "status": run.info.status,
+            "searcher": tags.get(TAG_SEARCHER), "space": tags.get(TAG_SPACE),
+            "task": tags.get(TAG_TASK), "metric": tags.get(TAG_METRIC),
             "trials_done": int(run.data.metrics.get("trials_completed", 0)),
             "trials": int(params["trials"]) if params.get("trials", "").isdigit() else None,
             "best_reward": _latest(run, "best_reward"),
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
-            "run_id": run.info.run_id, "storage": tags.get(tracking.TAG_STORAGE),
+            "run_id": run.info.run_id, "storage": tags.get(TAG_STORAGE),
         })
     return pd.DataFrame(rows, columns=JOB_COLUMNS)

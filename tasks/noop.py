@@ -74,11 +74,3 @@ class NoopTask:
             yield {"epoch": epoch, "score": metric, "train_loss": 1.0 - metric, "diverged": diverged}
             if diverged:
                 return
-
-
-def resolve_task(name: str) -> Any:
-    """The child task object: `noop` here, anything else from `tasks.get_task`."""
-    if name == "noop":
-        return NoopTask()
-    from tasks import get_task          # torch import only when a real child is needed
-    return get_task(name)

@@ -5,7 +5,7 @@ completed — best-so-far reward and, for the RNN controller, its mean reward, b
 entropy, (2) samples the controller's choice probabilities for the plots, and (3) advances
 the live progress bar. Curves are batched (one store write per `FLUSH_S` at most) and written
 by a `BackgroundWriter`, so Tune's event loop never waits on the store. Child runs are
-`workers.recorder.TrialRecorder`'s business.
+`hyperseq.tracking.recorder.TrialRecorder`'s business.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from ray import tune
 
-from workers import tracking
-from workers.writer import BackgroundWriter, UsesWriter
+from ..tracking.store import log_metric_steps
+from ..tracking.writer import BackgroundWriter, UsesWriter
 
 FLUSH_S = 1.0
 CONTROLLER_CURVES = ("mean_reward", "baseline", "entropy", "reward_std", "loss", "updates")
@@ -61,7 +61,7 @@ class JobMonitor(UsesWriter, tune.Callback):
     def flush(self) -> None:
         """Queue the buffered curve points as one write."""
         if self._points:
-            self.writer.submit(tracking.log_metric_steps, self.uri, self.parent_run_id, self._points)
+            self.writer.submit(log_metric_steps, self.uri, self.parent_run_id, self._points)
         self._points, self._flushed = [], time.monotonic()
 
     # ---- bookkeeping ----------------------------------------------------------------------------

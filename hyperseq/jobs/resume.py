@@ -1,6 +1,6 @@
 """Resuming a job after its driver died: validation, and closing the interrupted trials' runs.
 
-What a resume needs is recorded when the job starts (`jobs.execute`): the parent run's
+What a resume needs is recorded when the job starts (`run.execute`): the parent run's
 ``hyperseq.storage`` tag (the Ray Tune experiment directory, which holds Tune's trial states
 and the searcher checkpoint), its ``hyperseq.options`` tag (the options, typed JSON) and its
 ``space.yaml`` artifact. `prepare_resume` rebuilds the `JobSpec` from those, before Ray starts
@@ -14,61 +14,51 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from search_spaces import SpecError, load_space
-from workers import tracking
-from workers.noop import resolve_task
+from search_spaces import load_space
 from workers.rewards import reward_rule
 
-from .options import JobError, JobSpec, check_name
-from .tracking_query import JobNotFound
+from ..tracking import tags as T
+from ..tracking.query import JobNotFound
+from ..tracking.store import default_tracking_uri, open_store
+from .options import JobError, JobOptions, check_name
+from .spec import JobSpec, check_space
 
 DONE = ("TERMINATED", "ERROR")          # Tune trial states that will not run again
 
 
-def prepare_resume(job: str, tracking_uri: str | None = None) -> tuple[JobSpec, Any, str]:
-    """(spec, parent run, Tune experiment path) of a job that can be resumed.
+def prepare_resume(job: str, tracking_uri: str | None = None) -> tuple[JobSpec, Any]:
+    """(spec, parent run) of a job that can be resumed.
 
     JobError (param ``job``) for a bad name, a FINISHED job or missing state; JobNotFound for
     a job not in the store. Reads the store, never creates it.
     """
-    try:
-        check_name(job)
-    except JobError as err:
-        raise JobError("job", job, err.reason) from None
-    uri = tracking_uri or tracking.default_tracking_uri()
-    runs = tracking.job_runs(uri, job)
+    check_name("job", job)
+    uri = tracking_uri or default_tracking_uri()
+    store = open_store(uri)
+    runs = store.job_runs(job)
     if not runs:
         raise JobNotFound(f"no job named {job!r} in {uri}")
     parent = runs[0]
     if parent.info.status == "FINISHED":
         raise JobError("job", job, f"is already FINISHED in {uri}: nothing to resume")
-    tags = parent.data.tags
-    raw = tags.get(tracking.TAG_OPTIONS)
-    path = tags.get(tracking.TAG_STORAGE)
+    raw, path = parent.data.tags.get(T.TAG_OPTIONS), parent.data.tags.get(T.TAG_STORAGE)
     if not raw or not path:
         raise JobError("job", job, "was recorded without its options or Tune storage path; "
                        "it cannot be resumed")
     from ray import tune
     if not tune.Tuner.can_restore(path):
         raise JobError("job", job, f"has no Ray Tune experiment state at {path}")
-    options = json.loads(raw)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = tracking.client(uri).download_artifacts(parent.info.run_id, "space.yaml", tmp)
+            local = store.download_artifact(parent.info.run_id, "space.yaml", tmp)
         except Exception as err:                        # noqa: BLE001 - MLflow raises several kinds
             raise JobError("job", job, f"its space.yaml artifact cannot be read: {err}") from None
-        space = load_space(local)
-    try:
-        task = resolve_task(tags[tracking.TAG_TASK])
-    except (KeyError, ValueError) as err:
-        raise SpecError("task", str(err)) from None
-    metric = tags.get(tracking.TAG_METRIC) or task.metric
-    mode = tags.get(tracking.TAG_MODE) or task.mode
-    spec = JobSpec(space, space.task, metric, mode, reward_rule(metric, mode), options["searcher"],
-                   options["trials"], options["concurrency"], options["epochs"], options["scheduler"],
-                   options["gpus_per_trial"], options["cpus_per_trial"], job, uri, Path(path).parent,
-                   options["seed"], options["max_failures"], options["controller_options"])
-    return spec, parent, path
+        space, metric, mode = check_space(load_space(local))
+    options = JobOptions.checked(**json.loads(raw), name=job, tracking_uri=uri,
+                                 storage=str(Path(path).parent))
+    tags = parent.data.tags
+    metric, mode = tags.get(T.TAG_METRIC) or metric, tags.get(T.TAG_MODE) or mode
+    return JobSpec(options, space, space.task, metric, mode, reward_rule(metric, mode), Path(path).parent), parent
 
 
 def close_interrupted(uri: str, parent_run_id: str, experiment_path: str) -> list[float | None]:
@@ -83,14 +73,15 @@ def close_interrupted(uri: str, parent_run_id: str, experiment_path: str) -> lis
     from ray.tune import ExperimentAnalysis
     trials = ExperimentAnalysis(experiment_path).trials
     status = {t.trial_id: t.status for t in trials}
-    for run in tracking.trial_runs(uri, parent_run_id):
-        trial_id = run.data.tags.get(tracking.TAG_TRIAL, "")
+    store = open_store(uri)
+    for run in store.trial_runs(parent_run_id):
+        trial_id = run.data.tags.get(T.TAG_TRIAL, "")
         done = status.get(trial_id) == "TERMINATED"
         if run.info.status == "RUNNING":
-            tags = {} if done else {tracking.TAG_INTERRUPTED: "true"}
-            tracking.set_status(uri, run.info.run_id, "FINISHED" if done else "KILLED", tags)
+            tags = {} if done else {T.TAG_INTERRUPTED: "true"}
+            store.set_status(run.info.run_id, "FINISHED" if done else "KILLED", tags)
         elif run.info.status == "FINISHED" and status.get(trial_id) not in DONE:
-            tracking.set_status(uri, run.info.run_id, "KILLED", {"hyperseq.superseded": "true"})
+            store.set_status(run.info.run_id, "KILLED", {"hyperseq.superseded": "true"})
     history: list[float | None] = []
     for t in trials:
         if t.status == "TERMINATED":

@@ -3,7 +3,7 @@
 A job's driver runs Ray Tune's event loop; MLflow's SQLAlchemy store is CPU-heavy Python.
 Writing from a thread of the driver made the two fight for the GIL and more than doubled
 Tune's per-trial time (`benchmarks/overhead.py`: ~50 -> ~120 ms per trial), so the writes run
-in a child process (``python -m workers.writer``) fed through a pipe by a feeder thread.
+in a child process (``python -m hyperseq.tracking.writer``) fed through a pipe by a feeder thread.
 
 - `submit(fn, *args)` queues a call of a module-level function (pickled by reference);
   errors are logged by the helper, never raised: tracking must not kill a search;
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACK = b"hyperseq-writer-ack "
 
 
@@ -38,7 +38,7 @@ class BackgroundWriter:
     def __init__(self) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen([sys.executable, "-m", "workers.writer"], stdin=subprocess.PIPE,
+        self._proc = subprocess.Popen([sys.executable, "-m", "hyperseq.tracking.writer"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, env=env,
                                       start_new_session=True)    # Ctrl-C: the driver drains it
         self._queue: queue.Queue = queue.Queue()
@@ -173,5 +173,5 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="hyperseq writer: %(message)s")
     acks = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, not the acks
-    import workers.tracking  # noqa: F401 - the MLflow imports, before the first write
+    import hyperseq.tracking.mlflow_store  # noqa: F401 - the MLflow imports, before the first write
     _serve(sys.stdin.buffer, acks)

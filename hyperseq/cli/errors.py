@@ -1,0 +1,47 @@
+"""One-line errors with exit codes: 2 usage (option, spec, unknown job), 1 a server, 130 Ctrl-C."""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+
+class Fail(click.ClickException):
+    """A one-line error with a chosen exit code."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class OneLineErrors(click.Group):
+    """Click group whose usage errors are one line on stderr (no usage block), exit 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            return super().main(args, prog_name or "hyperseq", complete_var, standalone_mode=False, **extra)
+        except click.ClickException as err:
+            click.echo(f"Error: {err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+
+
+def option_error(err: Exception, space: str | None = None) -> Fail:
+    """JobError / SpecError / JobNotFound / ClusterError -> a message naming the option or field."""
+    from search_spaces import SpecError
+
+    from ..cluster.access import ClusterError
+    from ..jobs.options import JobError
+    if isinstance(err, JobError):
+        flag = "JOB" if err.param == "job" else "--" + err.param.replace("_", "-")
+        return Fail(f"Invalid value for '{flag}': {err.value!r} {err.reason}")
+    if isinstance(err, SpecError):
+        where = f" {space}" if space and not str(err).startswith(space) and err.path != "SPACE" else ""
+        return Fail(f"Invalid space{where}: {err}")
+    if isinstance(err, ClusterError):
+        return Fail(str(err), err.exit_code)
+    return Fail(str(err))

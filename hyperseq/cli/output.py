@@ -1,0 +1,70 @@
+"""What the commands print: tables (rich), csv or json on stdout; notes on stderr."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+FORMATS = ("table", "csv", "json")
+TABLE_COLUMNS = 8                     # params shown in the rich table beside the fixed columns
+STATUS_FIELDS = ("job", "ray_status", "message", "status", "trials_done", "trials", "best_reward",
+                 "start_time", "end_time", "tracking_uri", "run_id")
+
+
+def emit(df: Any, fmt: str, title: str) -> None:
+    """table (rich), csv or json on stdout; csv/json carry nothing else."""
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(df.to_json(orient="records", date_format="iso"))
+    else:
+        print_table(df, title)
+
+
+def print_table(df: Any, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=title)
+    drop = {"run_id", "job", "stopped_early"} if "trial_id" in df.columns else set()
+    columns = [c for c in df.columns if c not in drop]
+    if "trial_id" in df.columns:
+        fixed = columns.index("epochs") + 1
+        columns = columns[: fixed + TABLE_COLUMNS]
+    for c in columns:
+        table.add_column(str(c), overflow="fold")
+    for _, row in df.iterrows():
+        table.add_row(*(_cell(row[c]) for c in columns))
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def emit_row(row: dict[str, Any], fmt: str) -> None:
+    """One job's status: ``key value`` lines, or one JSON object."""
+    row = {k: row.get(k) for k in STATUS_FIELDS}
+    if fmt == "json":
+        click.echo(json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}))
+        return
+    for k, v in row.items():
+        if v is None or v == "":
+            continue
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif hasattr(v, "strftime"):
+            v = v.strftime("%Y-%m-%d %H:%M:%S")
+        elif isinstance(v, str) and "\n" in v:                 # Ray's FAILED message carries the logs
+            v = v.splitlines()[0] + "  (see `hyperseq logs`)"
+        click.echo(f"{k:<13}{v}")
+
+
+def report(result: Any) -> None:
+    """The top of a job's table on stdout, its status line on stderr."""
+    print_table(result.trials.head(10), f"{result.name}: top configurations ({result.metric})")
+    click.echo(f"job {result.name}  status {result.status}  parent run {result.parent_run_id}  "
+               f"store {result.tracking_uri}", err=True)

@@ -1,0 +1,174 @@
+"""THE option table of a job: one `JobOptions` field per option, with its default, help and check.
+
+Everything else is generated from it: the click options of ``run`` and ``submit``
+(`hyperseq.cli.options`), the MLflow params and the typed ``hyperseq.options`` tag a resume
+reads back, and the driver command line of a cluster job. Adding an option is one field here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from controller.pairs import format_pairs, parse_pairs
+
+from .. import schedulers, searchers
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class JobError(ValueError):
+    """An invalid job option; `param` is its Python name (the CLI shows ``--param-name``)."""
+
+    def __init__(self, param: str, value: Any, reason: str) -> None:
+        self.param, self.value, self.reason = param, value, reason
+        super().__init__(f"{param}={value!r}: {reason}")
+
+
+# ---- checks: (option name, value) -> normalised value, or JobError --------------------------
+def integer(low: int) -> Callable[[str, Any], int]:
+    def check(param: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise JobError(param, value, "must be an integer")
+        if value < low:
+            raise JobError(param, value, f"must be >= {low}")
+        return value
+    return check
+
+
+def number(param: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise JobError(param, value, "must be a finite number")
+    return value
+
+
+def gpus(param: str, value: Any) -> float:
+    value = number(param, value)
+    if value < 0:
+        raise JobError(param, value, "must be >= 0")
+    if value > 1 and value != int(value):
+        raise JobError(param, value, "above 1 must be a whole number of GPUs")
+    return value
+
+
+def cpus(param: str, value: Any) -> float:
+    if number(param, value) <= 0:
+        raise JobError(param, value, "must be > 0")
+    return value
+
+
+def one_of(names: Callable[[], tuple[str, ...]]) -> Callable[[str, Any], str]:
+    def check(param: str, value: Any) -> str:
+        if value not in names():
+            raise JobError(param, value, f"choose one of {', '.join(names())}")
+        return value
+    return check
+
+
+def check_name(param: str, name: Any) -> str:
+    """A job name: letters, digits, '_', '-', '.'; no '/', no '..' (it names a directory)."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
+        raise JobError(param, name, "must be 1-128 letters, digits, '_', '-' or '.', starting with a "
+                       "letter or digit, without '/' or '..'")
+    return name
+
+
+def uri(param: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise JobError(param, value, "must be a non-empty URI")
+    return value
+
+
+def pairs(param: str, value: Any) -> dict[str, Any]:
+    """``K=V,...`` (the CLI) or a mapping (Python)."""
+    try:
+        return parse_pairs(value) if isinstance(value, str) else dict(value or {})
+    except (TypeError, ValueError) as err:
+        raise JobError(param, value, str(err)) from None
+
+
+def option(default: Any, help: str, check: Callable[[str, Any], Any] | None = None, *,
+           cli: Any = None, metavar: str | None = None, param: bool = True,
+           choices: Callable[[], tuple[str, ...]] | None = None) -> Any:
+    """A `JobOptions` field. `cli`: its click type (int, float, str; choices make a Choice);
+    `param`: logged as an MLflow param; `check` normalises a given value or raises JobError."""
+    meta = {"help": help, "check": check, "cli": cli, "metavar": metavar, "param": param,
+            "choices": choices}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=dict, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """A job's options (None = decided when the job is prepared)."""
+
+    searcher: str = option("rnn", "What proposes configurations.", one_of(searchers.names),
+                           cli=str, choices=searchers.names)
+    trials: int = option(20, "Child models to train.", integer(1), cli=int)
+    concurrency: int = option(2, "Trials at once.", integer(1), cli=int)
+    epochs: int = option(3, "Epoch budget per trial.", integer(1), cli=int)
+    scheduler: str = option("none", "Early stopping of trials.", one_of(schedulers.names),
+                            cli=str, choices=schedulers.names)
+    gpus_per_trial: float = option(0.0, "GPU share per trial; 0.25 packs four trials on one GPU.",
+                                   gpus, cli=float)
+    cpus_per_trial: float = option(1.0, "CPUs per trial.", cpus, cli=float)
+    name: str | None = option(None, "Job name [default: <space>-<searcher>-<timestamp>].",
+                              check_name, cli=str, param=False)
+    tracking_uri: str | None = option(None, "MLflow store [default: $MLFLOW_TRACKING_URI or "
+                                      "sqlite:///mlflow.db].", uri, cli=str, metavar="URI", param=False)
+    seed: int = option(0, "Seeds the searcher and each child.", integer(0), cli=int)
+    max_failures: int = option(2, "Retries of a trial whose worker crashed.", integer(0), cli=int)
+    storage: str | None = option(None, "Ray Tune results [default: ~/ray_results].", cli=str,
+                                 metavar="DIR", param=False)
+    controller_options: dict = option({}, "rnn Controller options, e.g. lr=0.01,elite_size=0 (see "
+                                      "ControllerOptions).", pairs, cli=str, metavar="K=V,...", param=False)
+
+    @classmethod
+    def fields(cls) -> tuple[dataclasses.Field, ...]:
+        return dataclasses.fields(cls)
+
+    @classmethod
+    def checked(cls, **given: Any) -> "JobOptions":
+        """Options with every given value checked (JobError names the first bad one)."""
+        known = {f.name: f for f in cls.fields()}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise TypeError(f"unknown job option(s): {', '.join(unknown)}")
+        values = {}
+        for key, value in given.items():
+            if value is None:                       # not given: the default
+                continue
+            check = known[key].metadata["check"]
+            values[key] = check(key, value) if check is not None else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "JobOptions":
+        return dataclasses.replace(self, **changes)
+
+    def saved(self) -> dict[str, Any]:
+        """The options a resume needs, typed (JSON-able): all but where the job lives."""
+        out = dataclasses.asdict(self)
+        for key in ("name", "tracking_uri", "storage"):
+            out.pop(key)
+        return out
+
+    def params(self) -> dict[str, Any]:
+        """MLflow params: the options shown in the UI, and each controller option."""
+        out = {f.name: getattr(self, f.name) for f in self.fields() if f.metadata["param"]}
+        out.update({f"controller.{k}": v for k, v in self.controller_options.items()})
+        return out
+
+    def command_line(self) -> list[str]:
+        """``--option value`` for every option set (the driver command of a cluster job)."""
+        args: list[str] = []
+        for f in self.fields():
+            value = getattr(self, f.name)
+            if value is None or value == {}:
+                continue
+            text = format_pairs(value) if isinstance(value, Mapping) else (
+                repr(float(value)) if f.metadata["cli"] is float else str(value))
+            args += ["--" + f.name.replace("_", "-"), text]
+        return args

@@ -1,0 +1,208 @@
+"""Run a search job: Ray Tune + a searcher from the registry + the tracking store.
+
+A job is one parent run (tags ``hyperseq.*``; params = options; artifacts: the space YAML,
+the ranked trial table, plots; curves by trials completed) and one child run per trial,
+recorded from the workers' per-epoch reports (`hyperseq.tracking.recorder`). Validation
+(`spec.prepare_job`) happens before Ray starts and before any write. The parent run ends
+FINISHED on success, FAILED on an exception and KILLED on Ctrl-C (Tune stops the trials
+gracefully and keeps its state for `Tuner.restore`; the result then has status KILLED).
+
+`resume_search(job)` finishes a job whose driver died (or was interrupted): it reuses the
+parent run, closes the interrupted trials' runs and continues with `Tuner.restore`; completed
+trials keep their results, the searcher continues from its checkpointed state, interrupted
+trials run again.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+from .. import schedulers, searchers
+from ..searchers.tune import TuneSearcher, live_searcher
+from ..tracking import tags as T
+from ..tracking.mlflow_store import trial_config
+from ..tracking.query import best_configs
+from ..tracking.store import open_store
+from .hooks import Forward, active
+from .ray_env import ANALYSIS_LOGGER, check_cluster, quiet_tune, ray_session, tune_env
+from .resume import close_interrupted, prepare_resume
+from .spec import JobSpec, prepare_job
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobResult:
+    """What a finished job returns (the trial table is also in the store)."""
+
+    name: str
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    storage_path: str           # Ray Tune experiment directory (for Tuner.restore)
+    status: str                 # FINISHED | KILLED
+    best_config: dict[str, Any] | None
+    best_reward: float | None
+    trials: pd.DataFrame        # ranked, as `best_configs(name, top=None)`
+    metric: str
+
+
+def run_search(space: Any, progress: bool = False, callbacks: list | None = None,
+               **options: Any) -> JobResult:
+    """Validate, then run a search job to completion; `options` are `JobOptions` fields."""
+    return execute(prepare_job(space, **options), progress=progress, callbacks=callbacks)
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[int, float | None], None] | None]:
+    """A rich progress bar on stderr (trials done / total, best so far)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("best reward {task.fields[best]}"), TimeElapsedColumn(),
+                   console=Console(stderr=True))
+    task = bar.add_task(label, total=total, best="-")
+    with bar:
+        yield lambda done, best: bar.update(task, completed=done,
+                                            best="-" if best is None else f"{best:.4g}")
+
+
+# ---- Tune ---------------------------------------------------------------------------------------
+def make_searcher(spec: JobSpec) -> searchers.Searcher:
+    options = dict(spec.controller_options) if spec.searcher == "rnn" else {}
+    return searchers.create(spec.searcher, spec.space, seed=spec.seed, **options)
+
+
+def _tuner(spec: JobSpec, searcher: searchers.Searcher, trainable: Any) -> Any:
+    """A fresh `tune.Tuner` for the job."""
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+    search_alg = ConcurrencyLimiter(TuneSearcher(searcher, metric="reward", mode="max", label=spec.name),
+                                    max_concurrent=spec.concurrency)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=schedulers.create(spec.scheduler, spec.epochs),
+                                    num_samples=spec.trials, reuse_actors=True),
+        run_config=tune.RunConfig(name=spec.name, storage_path=str(spec.storage), verbose=0,
+                                  callbacks=[Forward(spec.name)],
+                                  failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+
+
+def _restored_tuner(spec: JobSpec, searcher: searchers.Searcher, trainable: Any) -> Any:
+    """`Tuner.restore` of the job's experiment. Unfinished trials run again from the start
+    (function trainables keep no checkpoint); errored trials stay errored (they used up their
+    retries). The searcher's state comes back from Tune's searcher checkpoint into `searcher`
+    (`live_searcher`); Tune's pickled `Forward` reaches this process's callbacks (`hooks`)."""
+    from ray import tune
+    return tune.Tuner.restore(spec.experiment_path, trainable=trainable, resume_unfinished=True,
+                              resume_errored=False, restart_errored=False)
+
+
+def _log_artifacts(spec: JobSpec, run_id: str, table: pd.DataFrame, monitor: Any) -> None:
+    import matplotlib.pyplot as plt
+    from . import plots
+    store = open_store(spec.tracking_uri)
+    store.log_text(run_id, table.to_csv(index=False), "best_configs.csv")
+    figures = [(plots.best_so_far_figure(monitor.rewards, f"{spec.name}: best reward vs trials"),
+                "plots/best_reward.png")]
+    if monitor.prob_history:
+        figures.append((plots.choice_probabilities_figure(monitor.prob_history,
+                                                          f"{spec.name}: choice probabilities"),
+                        "plots/choice_probabilities.png"))
+    for fig, path in figures:
+        store.log_figure(run_id, fig, path)
+        plt.close(fig)
+
+
+# ---- the job --------------------------------------------------------------------------------------
+def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None) -> JobResult:
+    """Run a validated job (see the module docstring for what is recorded where).
+
+    `callbacks`: extra Ray Tune callbacks (e.g. timing probes), run after the job's own.
+    """
+    from ..tracking.writer import shared_writer
+    quiet_tune()
+    writer = shared_writer()            # start its MLflow imports now, alongside Ray's start
+    with ray_session():
+        check_cluster(spec)
+        tags = {T.TAG_SEARCHER: spec.searcher, T.TAG_SPACE: spec.space.name, T.TAG_TASK: spec.task,
+                T.TAG_METRIC: spec.metric, T.TAG_MODE: spec.mode, T.TAG_REWARD_RULE: spec.rule.describe(),
+                T.TAG_STORAGE: spec.experiment_path,
+                T.TAG_OPTIONS: json.dumps(spec.options.saved(), sort_keys=True)}
+        store = open_store(spec.tracking_uri)
+        parent, exp_id = store.start_job(spec.name, tags, spec.params())
+        store.log_text(parent, spec.space.to_yaml(), "space.yaml")
+        return _drive(spec, parent, exp_id, writer, progress, callbacks, _tuner, [])
+
+
+def resume_search(job: str, tracking_uri: str | None = None, progress: bool = False,
+                  callbacks: list | None = None) -> JobResult:
+    """Finish job `job` after its driver died or was interrupted (see the module docstring).
+
+    Raises JobError / JobNotFound (ValueError / LookupError) before Ray starts for an unknown
+    job, a FINISHED one, or one without Tune state to restore.
+    """
+    from ..tracking.writer import shared_writer
+    spec, parent = prepare_resume(job, tracking_uri)
+    quiet_tune()
+    writer = shared_writer()
+    # Tune's analysis of the restored experiment warns per trial that it has no result files.
+    logging.getLogger(ANALYSIS_LOGGER).setLevel(logging.ERROR)
+    with ray_session():
+        check_cluster(spec)
+        history = close_interrupted(spec.tracking_uri, parent.info.run_id, spec.experiment_path)
+        open_store(spec.tracking_uri).reopen(parent.info.run_id)
+        return _drive(spec, parent.info.run_id, parent.info.experiment_id, writer, progress,
+                      callbacks, _restored_tuner, history)
+
+
+def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
+           callbacks: list | None, make_tuner: Callable[..., Any], history: list[float | None]) -> JobResult:
+    """Fit the tuner `make_tuner(spec, searcher, trainable)` builds; end the parent run.
+
+    `history`: rewards of the trials that finished before (a resumed job), in order.
+    """
+    from workers.trainable import TrialSetup, make_trainable
+    from ..tracking.recorder import Target, TrialRecorder
+    from .monitor import JobMonitor
+    status = "FAILED"
+    try:
+        searcher = make_searcher(spec)
+        setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed)
+        recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
+        with _progress(spec.trials, progress, spec.name) as on_progress:
+            monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
+                                 on_progress, history=history)
+            tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
+            with tune_env(), live_searcher(spec.name, searcher), \
+                    active(spec.name, [recorder, monitor, *(callbacks or [])]):
+                tuner.fit()
+        monitor.flush()
+        if not writer.flush():
+            log.warning("some MLflow writes of job %s may be missing", spec.name)
+        table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
+        _log_artifacts(spec, parent, table, monitor)
+        status = "FINISHED" if monitor.completed >= spec.trials else "KILLED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        writer.flush()
+        open_store(spec.tracking_uri).set_status(parent, status)
+    return _result(spec, parent, exp_id, status, table)
+
+
+def _result(spec: JobSpec, parent: str, exp_id: str, status: str, table: pd.DataFrame) -> JobResult:
+    best = table.iloc[0] if len(table) and pd.notna(table.iloc[0]["reward"]) else None
+    config = None if best is None else trial_config(open_store(spec.tracking_uri).get_run(best["run_id"]))
+    return JobResult(spec.name, parent, exp_id, spec.tracking_uri, spec.experiment_path, status, config,
+                     None if best is None else float(best["reward"]), table, spec.metric)

@@ -1,0 +1,135 @@
+"""A validated job (`JobSpec`), checked before Ray starts and before any tracking write.
+
+`prepare_job` turns user input (CLI or Python) into a `JobSpec` or raises a one-line error
+naming the option (`JobError`) or the spec field (`SpecError`). It reads the tracking store
+only to reject a job name already in use, and never creates it.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller import ControllerOptions
+from search_spaces import SearchSpace, SpecError, load_space
+from tasks import get_task
+from workers.rewards import RewardRule, reward_rule
+
+from ..tracking.store import default_tracking_uri, open_store
+from .options import JobError, JobOptions, check_name
+
+PREFLIGHT_SAMPLES = 32
+DEFAULT_STORAGE = "~/ray_results"
+
+__all__ = ["JobError", "JobOptions", "JobSpec", "check_name", "prepare_job"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job: its options (name, tracking URI and storage resolved) and its space.
+
+    Options read as attributes too: ``spec.trials`` is ``spec.options.trials``.
+    """
+
+    options: JobOptions
+    space: SearchSpace
+    task: str
+    metric: str
+    mode: str
+    rule: RewardRule
+    storage: Path                     # Ray Tune's root directory; the job's is storage / name
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return getattr(self.options, key)
+
+    @property
+    def experiment_path(self) -> str:
+        return str(self.storage / self.options.name)
+
+    def params(self) -> dict[str, Any]:
+        """The job's MLflow params: options, and what the space decided."""
+        return {**self.options.params(), "metric": self.metric, "mode": self.mode, "task": self.task,
+                "space": self.space.name, "reward_rule": self.rule.describe()}
+
+
+def check_space(space: SearchSpace | str | Path) -> tuple[SearchSpace, str, str]:
+    """(space, metric, mode); SpecError names the field."""
+    sp = space if isinstance(space, SearchSpace) else load_space(space)
+    if not sp.task:
+        raise SpecError("task", f"space {sp.name!r} names no child task (e.g. task: char_lm, or noop)")
+    try:
+        task = get_task(sp.task)
+    except ValueError as err:
+        raise SpecError("task", str(err)) from None
+    metric, mode = sp.metric or task.metric, sp.mode or task.mode
+    if sp.metric is None and sp.mode is not None and sp.mode != task.mode:
+        raise SpecError("mode", f"{sp.mode!r} but task {sp.task!r} metric {metric!r} is {task.mode!r}")
+    rng = random.Random(0)
+    for _ in range(min(PREFLIGHT_SAMPLES, sp.size())):
+        try:
+            task.parse(sp.sample(rng))
+        except ValueError as err:
+            raise SpecError("decisions", f"a configuration of space {sp.name!r} is invalid for "
+                            f"task {sp.task!r}: {err}") from None
+    return sp, metric, mode
+
+
+def check_local_resources(cpus: float, gpus: float) -> None:
+    """For a local Ray (started by the job): a trial must fit on this machine.
+
+    On a cluster (`$RAY_ADDRESS` or Ray already running) `ray_env.check_cluster` checks later.
+    """
+    ray = sys.modules.get("ray")
+    if os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()):
+        return
+    if cpus > (os.cpu_count() or 1):
+        raise JobError("cpus_per_trial", cpus, f"is more than the {os.cpu_count()} CPU(s) of this machine")
+    if gpus > 0:
+        import torch
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus > have:
+            raise JobError("gpus_per_trial", gpus, f"is more than the {have} CUDA GPU(s) of this machine")
+
+
+def _unique_name(base: str, uri: str) -> str:
+    name, k = base, 1
+    while open_store(uri).job_runs(name):
+        k += 1
+        name = f"{base}-{k}"
+    return name
+
+
+def _check_controller(options: JobOptions) -> None:
+    try:
+        ControllerOptions.create(**{"seed": options.seed, **options.controller_options})
+    except (TypeError, ValueError) as err:
+        raise JobError("controller_options", options.controller_options, str(err)) from None
+
+
+def prepare_job(space: SearchSpace | str | Path, **given: Any) -> JobSpec:
+    """Check every option (`JobOptions` fields, as keywords) and the space.
+
+    Raises JobError / SpecError (both ValueErrors) naming the option or spec field.
+    """
+    options = JobOptions.checked(**given)
+    check_local_resources(options.cpus_per_trial, options.gpus_per_trial)
+    _check_controller(options)
+    uri = options.tracking_uri or default_tracking_uri()
+    store = Path(options.storage or DEFAULT_STORAGE).expanduser().resolve()
+    if store.exists() and not store.is_dir():
+        raise JobError("storage", options.storage, "exists and is not a directory")
+    sp, metric, mode = check_space(space)
+    name = options.name or _unique_name(f"{sp.name}-{options.searcher}-{time.strftime('%Y%m%d-%H%M%S')}", uri)
+    check_name("name", name)
+    if open_store(uri).job_runs(name):
+        raise JobError("name", name, f"a job of that name already exists in {uri}")
+    if (store / name).exists():
+        raise JobError("name", name, f"the Ray Tune directory {store / name} already exists")
+    options = options.replace(name=name, tracking_uri=uri, storage=str(store))
+    return JobSpec(options, sp, sp.task, metric, mode, reward_rule(metric, mode), store)

@@ -1,0 +1,41 @@
+"""The ask/tell protocol every searcher implements (no engine: Ray Tune, a table replay, ...).
+
+Rewards are the service's (`workers.rewards`): higher is better, in [0, 1]; ``None`` means
+the trial crashed and says nothing about the configuration. Results may come back in any
+order and for configurations the searcher did not propose (a warm start, a resumed job).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping
+
+from search_spaces import SearchSpace
+
+
+class Searcher(ABC):
+    """Proposes configurations of `space` and learns from their rewards."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+        self.space, self.seed = space, seed
+
+    @abstractmethod
+    def ask(self) -> dict[str, Any] | None:
+        """The next configuration to try; None when there is nothing left to propose."""
+
+    @abstractmethod
+    def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
+        """The reward a configuration reached (None: it crashed)."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue: tensors and plain data only (loaded with
+        ``torch.load(weights_only=True)``, so restoring cannot run code)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from `state_dict()`."""
+
+    @property
+    def controller(self) -> Any:
+        """The RNN controller behind this searcher, if any (for its curves and plots)."""
+        return None

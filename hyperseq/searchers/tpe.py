@@ -1,0 +1,92 @@
+"""Optuna's TPE over a `SearchSpace`, through Optuna's ask/tell interface.
+
+The space conversion lives here (as Ray's `OptunaSearch` owns its own): categorical decisions
+become `CategoricalDistribution`s; numeric grids become an ordinal `IntDistribution` over grid
+indices (log grids are then uniform in log space), so TPE sees their order. Conditional
+decisions are suggested only when active (define-by-run). Results for configurations TPE did
+not propose (a resumed job, a warm start) enter the study with `add_trial`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from search_spaces import SearchSpace
+from search_spaces.spec import index_of
+
+from .base import Searcher
+
+
+def suggest(space: SearchSpace, trial: Any) -> dict[str, Any]:
+    """Define-by-run: suggest the active slots in order; return the config.
+
+    Works with `optuna.Trial` and any object with its `suggest_int`/`suggest_categorical`.
+    """
+    chosen: dict[str, int] = {}
+    for slot in space.slots:
+        if not space.is_active(slot, chosen):
+            continue
+        if slot.numeric_grid:
+            chosen[slot.key] = trial.suggest_int(slot.key, 0, len(slot.choices) - 1)
+        else:
+            chosen[slot.key] = index_of(slot.choices, trial.suggest_categorical(slot.key, list(slot.choices)))
+    return {key: space.slot(key).choices[tok] for key, tok in chosen.items()}
+
+
+def distributions(space: SearchSpace, config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
+    """(params, distributions) of a valid config, as `suggest` would have recorded them."""
+    params: dict[str, Any] = {}
+    dists: dict[str, BaseDistribution] = {}
+    for i, tok in space.encode_slots(config):
+        slot = space.slots[i]
+        if slot.numeric_grid:
+            params[slot.key], dists[slot.key] = tok, IntDistribution(0, len(slot.choices) - 1)
+        else:
+            params[slot.key], dists[slot.key] = slot.choices[tok], CategoricalDistribution(list(slot.choices))
+    return params, dists
+
+
+class TPESearcher(Searcher):
+    """Optuna TPE maximising the reward; options are `TPESampler` keywords."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+        super().__init__(space, seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.options = dict(options)
+        self.study = optuna.create_study(direction="maximize",
+                                         sampler=optuna.samplers.TPESampler(seed=seed, **options))
+        self._pending: list[tuple[dict[str, Any], Any]] = []     # asked, not told, in order
+        self._told: list[tuple[dict[str, Any], float | None]] = []
+
+    def ask(self) -> dict[str, Any]:
+        trial = self.study.ask()
+        config = suggest(self.space, trial)
+        self._pending.append((config, trial))
+        return config
+
+    def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
+        config = dict(config)
+        self._told.append((config, reward))
+        ok = reward is not None and math.isfinite(reward)
+        index = next((i for i, (c, _) in enumerate(self._pending) if c == config), None)
+        if index is not None:                       # match by config: results come in any order
+            trial = self._pending.pop(index)[1]
+            self.study.tell(trial, reward if ok else None, state=None if ok else TrialState.FAIL)
+            return
+        params, dists = distributions(self.space, config)
+        self.study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dists, value=reward if ok else None,
+            state=TrialState.COMPLETE if ok else TrialState.FAIL))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The results told so far; a restore replays them into a fresh study."""
+        return {"told": [[c, r] for c, r in self._told]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.__init__(self.space, self.seed, **self.options)
+        for config, reward in state["told"]:
+            self.tell(config, reward)

@@ -1,0 +1,123 @@
+"""The Ray Tune adapter: any ask/tell `Searcher` as a `ray.tune.search.Searcher`.
+
+Thin, in the manner of Ray Tune's `OptunaSearch`: a trial-id -> config map, `suggest` = ask,
+`on_trial_complete` = tell. `metric`/`mode` default to None, as Ray's searchers do: they come
+from the Tuner's `TuneConfig` through `set_search_properties` (or the constructor). The
+searcher owns its space, so a `param_space` with unresolved domains is refused (False), and
+Tune raises instead of passing `Domain` objects to the trials. Non-finite results (NaN, ±inf)
+and errored trials tell `None`. State is saved with `torch.save` and read back with
+``weights_only=True``: tensors and plain data only, so loading it cannot run code.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Iterator, Mapping
+
+import torch
+from ray.tune.search import Searcher as RaySearcher
+from ray.tune.search.variant_generator import parse_spec_vars
+
+from controller import Controller
+from search_spaces import SearchSpace
+
+from .base import Searcher
+from .rnn import RNNSearcher
+
+
+_LIVE: dict[str, Searcher] = {}       # label -> the searcher object this process's driver holds
+
+
+@contextlib.contextmanager
+def live_searcher(label: str, searcher: Searcher) -> Iterator[None]:
+    """While the block runs, a `TuneSearcher` labelled `label` that Tune restores from its
+    experiment state continues in `searcher` (the object the driver's monitor watches)."""
+    _LIVE[label] = searcher
+    try:
+        yield
+    finally:
+        _LIVE.pop(label, None)
+
+
+class TuneSearcher(RaySearcher):
+    """Proposes configs from `searcher.ask()`; feeds each trial's result back with `tell`.
+
+    `label` (a job name) lets a restored copy continue in the driver's live searcher.
+    """
+
+    def __init__(self, searcher: Searcher, metric: str | None = None, mode: str | None = None,
+                 label: str | None = None) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.inner, self.label = searcher, label
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.inner.space
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict,
+                              **spec: Any) -> bool:
+        _, domains, grids = parse_spec_vars(config or {})
+        if domains or grids:                       # the searcher has its own space
+            return False
+        if metric and self._metric and metric != self._metric:
+            return False
+        self._metric = metric or self._metric
+        self._mode = mode or self._mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = self.inner.ask()
+        if config is None:
+            return RaySearcher.FINISHED
+        self._pending[trial_id] = config
+        return dict(config)
+
+    def on_trial_complete(self, trial_id: str, result: Mapping[str, Any] | None = None,
+                          error: bool = False) -> None:
+        config = self._pending.pop(trial_id, None)
+        if config is None:                         # unknown, or reported complete twice
+            return
+        self.inner.tell(config, None if error else self._reward(result))
+
+    def _reward(self, result: Mapping[str, Any] | None) -> float | None:
+        value = (result or {}).get(self.metric) if self.metric else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        return -float(value) if self.mode == "min" else float(value)
+
+    @property
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Configs of trials suggested but not completed, by trial id."""
+        return dict(self._pending)
+
+    def save(self, checkpoint_path: str) -> None:
+        torch.save({"searcher": self.inner.state_dict(), "pending": self._pending,
+                    "metric": self._metric, "mode": self._mode}, checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        state = torch.load(checkpoint_path, weights_only=True)
+        self.inner = _LIVE.get(self.label or "", self.inner)
+        self.inner.load_state_dict(state["searcher"])
+        self._pending = dict(state["pending"])
+        self._metric, self._mode = state["metric"], state["mode"]
+
+
+class ControllerSearcher(TuneSearcher):
+    """The RNN controller as a Ray Tune searcher (options are `ControllerOptions` fields)."""
+
+    def __init__(self, space: SearchSpace, metric: str | None = None, mode: str | None = None,
+                 controller: Controller | None = None, **controller_options: Any) -> None:
+        super().__init__(RNNSearcher(space, controller=controller, **controller_options), metric, mode)
+
+    @property
+    def controller(self) -> Controller:
+        return self.inner.controller
+
+
+def controller_of(search_alg: Any) -> Controller | None:
+    """The Controller inside a (wrapped) search algorithm, or None for the baselines."""
+    inner = getattr(search_alg, "searcher", search_alg)
+    if isinstance(inner, TuneSearcher):
+        return inner.inner.controller
+    return None

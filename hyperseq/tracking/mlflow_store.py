@@ -1,0 +1,186 @@
+"""`MlflowStore`: the `Store` interface on MLflow (sqlite, file, server or database URIs).
+
+Everything goes through `MlflowClient` with an explicit tracking URI (no fluent global state),
+so one process can serve several stores and worker threads. Why the driver creates the store
+first: several processes creating a fresh sqlite database at once corrupt it. Why not MLflow's
+Ray Tune callback: it leaves runs RUNNING after a restore.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.tracking import MlflowClient
+
+from .store import ChildRunHandle, Store, local_path
+from .tags import EXPERIMENT, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB, TAG_KIND, TAG_TRIAL
+
+BATCH = 1000                                  # MLflow's per-batch metric limit
+
+
+def numeric_metrics(values: Mapping[str, Any]) -> dict[str, float]:
+    """The finite numeric entries of a dict (bools as 0/1), for `log_batch`."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, bool):
+            out[k] = float(v)
+        elif isinstance(v, (int, float)) and math.isfinite(v):
+            out[k] = float(v)
+    return out
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
+    return [RunTag(k, str(v)[:MAX_TAG]) for k, v in (tags or {}).items()]
+
+
+def _use_wal(path: Path) -> None:
+    """Write-ahead logging for a sqlite store we just created: a commit costs one fsync, not
+    several, and readers (queries, the UI) no longer block the writer. The mode is stored in
+    the database file; stores created elsewhere are left as they are."""
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+
+
+class MlflowChildRun(ChildRunHandle):
+    """A trial's child run: params with the first epoch, per-epoch metrics, final status."""
+
+    def __init__(self, store: "MlflowStore", run_id: str, config: Mapping[str, Any]) -> None:
+        self.store, self.run_id = store, run_id
+        self._params = [Param(k, str(v)) for k, v in config.items()]
+
+    def log_epoch(self, values: Mapping[str, Any], step: int, tags: Mapping[str, str] | None = None) -> None:
+        ts = _now_ms()
+        metrics = [Metric(k, v, ts, step) for k, v in numeric_metrics(values).items()]
+        self.store.client.log_batch(self.run_id, metrics=metrics, params=self._params, tags=_tags(tags))
+        self._params = []
+
+    def finish(self, status: str, tags: Mapping[str, str] | None = None) -> None:
+        if self._params:                       # no epoch ran: params still belong to the run
+            self.store.client.log_batch(self.run_id, params=self._params)
+            self._params = []
+        self.store.set_status(self.run_id, status, tags)
+
+
+class MlflowStore(Store):
+    """A job store in MLflow: one experiment, parent run per job, child run per trial."""
+
+    @functools.cached_property
+    def client(self) -> MlflowClient:
+        """Built on first use: building it creates a local store, which `exists` must not."""
+        return MlflowClient(tracking_uri=self.uri)
+
+    def exists(self) -> bool:
+        path = local_path(self.uri)
+        return True if path is None else path.exists()
+
+    def ensure(self) -> str:
+        """Artifacts of a local store go to ``mlartifacts/`` next to it (not the current dir)."""
+        path = local_path(self.uri)
+        fresh_sqlite = path is not None and self.uri.startswith("sqlite:") and not path.exists()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        client = self.client                                     # creates the schema
+        if fresh_sqlite:
+            _use_wal(path)
+        exp = client.get_experiment_by_name(EXPERIMENT)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if path is not None:
+            base = path.parent if path.suffix else path
+            location = (base / "mlartifacts").resolve().as_uri()
+        return self.client.create_experiment(EXPERIMENT, artifact_location=location)
+
+    def experiment_id(self) -> str | None:
+        """The experiment's id, or None when the store or experiment does not exist."""
+        if not self.exists():
+            return None
+        exp = self.client.get_experiment_by_name(EXPERIMENT)
+        return None if exp is None else exp.experiment_id
+
+    # ---- writes
+    def start_job(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> tuple[str, str]:
+        exp_id = self.ensure()
+        run = self.client.create_run(exp_id, run_name=name, tags={TAG_KIND: "job", TAG_JOB: name, **tags})
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run.info.run_id, exp_id
+
+    def open_child(self, experiment_id: str, parent_run_id: str, job: str, trial_id: str,
+                   config: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> MlflowChildRun:
+        run = self.client.create_run(experiment_id, run_name=trial_id, tags={
+            PARENT: parent_run_id, TAG_KIND: "trial", TAG_JOB: job, TAG_TRIAL: trial_id,
+            TAG_CONFIG: json.dumps(dict(config), sort_keys=True)[:MAX_TAG], **(tags or {})})
+        return MlflowChildRun(self, run.info.run_id, config)
+
+    def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
+        if tags:
+            self.client.log_batch(run_id, tags=_tags(tags))
+        self.client.set_terminated(run_id, status)
+
+    def reopen(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
+
+    def log_metric_steps(self, run_id: str, points: Iterable[tuple[Mapping[str, Any], int]]) -> None:
+        ts = _now_ms()
+        metrics = [Metric(k, v, ts, step) for values, step in points
+                   for k, v in numeric_metrics(values).items()]
+        for start in range(0, len(metrics), BATCH):
+            self.client.log_batch(run_id, metrics=metrics[start:start + BATCH])
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
+        self.client.log_figure(run_id, figure, path)
+
+    # ---- reads
+    def search(self, filter_string: str, order_by: Iterable[str] = ()) -> list[Run]:
+        """All runs of the experiment matching a filter (paged); [] when there is no store."""
+        exp_id = self.experiment_id()
+        if exp_id is None:
+            return []
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([exp_id], filter_string, max_results=5000,
+                                           order_by=list(order_by), page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def job_runs(self, name: str | None = None) -> list[Run]:
+        flt = f"tags.`{TAG_KIND}` = 'job'"
+        if name is not None:
+            flt += f" and tags.`{TAG_JOB}` = '{name}'"
+        return self.search(flt, order_by=["attributes.start_time DESC"])
+
+    def trial_runs(self, parent_run_id: str) -> list[Run]:
+        return self.search(f"tags.`{PARENT}` = '{parent_run_id}'")
+
+    def get_run(self, run_id: str) -> Run:
+        return self.client.get_run(run_id)
+
+    def download_artifact(self, run_id: str, path: str, dest: str) -> str:
+        return self.client.download_artifacts(run_id, path, dest)
+
+
+def trial_config(run: Any) -> dict[str, Any]:
+    """The typed config of a trial run (JSON tag; params as strings if the tag is missing)."""
+    raw = run.data.tags.get(TAG_CONFIG)
+    if raw:
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            pass
+    return dict(run.data.params)

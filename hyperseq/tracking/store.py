@@ -1,0 +1,140 @@
+"""The tracking-store interface the service writes jobs and trials through, and its registry.
+
+A backend implements `Store` for one URI; `open_store(uri)` picks the backend by the URI's
+scheme (`BACKENDS`: scheme -> "module:class", imported lazily) and caches one instance per URI
+per process. Runs are returned as MLflow `Run` entities (``info.run_id``, ``info.status``,
+``data.tags``/``params``/``metrics``): the shape every query in `query.py` reads.
+A new backend is one module with a `Store` subclass and one line in `BACKENDS`.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from urllib.parse import unquote, urlparse
+
+MLFLOW = "hyperseq.tracking.mlflow_store:MlflowStore"
+# URI scheme -> backend class ("" = a plain path: MLflow's file store)
+BACKENDS = {"sqlite": MLFLOW, "file": MLFLOW, "": MLFLOW, "http": MLFLOW, "https": MLFLOW,
+            "postgresql": MLFLOW, "mysql": MLFLOW, "mssql": MLFLOW, "databricks": MLFLOW}
+
+
+def default_tracking_uri() -> str:
+    """`$MLFLOW_TRACKING_URI`, else ``sqlite:///<cwd>/mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def local_path(uri: str) -> Path | None:
+    """Filesystem path of a sqlite or file store, else None (a server or an in-memory db)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        path = unquote(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else ""
+        return Path(path) if path and path != ":memory:" else None
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
+def is_server(uri: str) -> bool:
+    return urlparse(uri).scheme in ("http", "https")
+
+
+class ChildRunHandle(ABC):
+    """A trial's open run: per-epoch metrics, then one final status."""
+
+    run_id: str
+
+    @abstractmethod
+    def log_epoch(self, values: Mapping[str, Any], step: int, tags: Mapping[str, str] | None = None) -> None:
+        """One epoch's finite metrics at `step` (the first call also records the params)."""
+
+    @abstractmethod
+    def finish(self, status: str, tags: Mapping[str, str] | None = None) -> None:
+        """End the run FINISHED / FAILED / KILLED with optional final tags."""
+
+
+class Store(ABC):
+    """One tracking store (`uri`): jobs as parent runs, trials as their child runs."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    # ---- the store itself
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the store may hold runs (servers: assumed yes). Never creates anything."""
+
+    @abstractmethod
+    def ensure(self) -> str:
+        """Create the store and the experiment if needed; return the experiment id."""
+
+    # ---- writes
+    @abstractmethod
+    def start_job(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> tuple[str, str]:
+        """Create a job's parent run (RUNNING); return (run_id, experiment_id)."""
+
+    @abstractmethod
+    def open_child(self, experiment_id: str, parent_run_id: str, job: str, trial_id: str,
+                   config: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> ChildRunHandle:
+        """Create a trial's child run under `parent_run_id`."""
+
+    @abstractmethod
+    def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
+        """End a run FINISHED / FAILED / KILLED (with optional final tags)."""
+
+    @abstractmethod
+    def reopen(self, run_id: str) -> None:
+        """Mark a run RUNNING again (a resumed job reuses its parent run)."""
+
+    @abstractmethod
+    def log_metric_steps(self, run_id: str, points: Iterable[tuple[Mapping[str, Any], int]]) -> None:
+        """Several steps' finite metrics in one write."""
+
+    @abstractmethod
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        """A text artifact."""
+
+    @abstractmethod
+    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
+        """A matplotlib figure as an image artifact."""
+
+    # ---- reads
+    @abstractmethod
+    def job_runs(self, name: str | None = None) -> list[Any]:
+        """Parent runs (all jobs, or the one named), newest first; [] without a store."""
+
+    @abstractmethod
+    def trial_runs(self, parent_run_id: str) -> list[Any]:
+        """Child runs of a job's parent run."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Any:
+        """One run by id."""
+
+    @abstractmethod
+    def download_artifact(self, run_id: str, path: str, dest: str) -> str:
+        """Copy an artifact to directory `dest`; return its local path."""
+
+
+@functools.lru_cache(maxsize=8)
+def open_store(uri: str) -> Store:
+    """The store for `uri` (one per URI per process: opening one can cost ~0.5 s)."""
+    scheme = urlparse(uri).scheme
+    scheme = scheme.split("+", 1)[0]                       # postgresql+psycopg://...
+    if scheme not in BACKENDS:
+        raise ValueError(f"no tracking backend for URI scheme {scheme!r} (known: "
+                         f"{', '.join(s for s in BACKENDS if s)})")
+    module, cls = BACKENDS[scheme].split(":")
+    return getattr(importlib.import_module(module), cls)(uri)
+
+
+# ---- calls a `BackgroundWriter` executes in its helper process (pickled by reference) ---------
+def log_metric_steps(uri: str, run_id: str, points: list[tuple[Mapping[str, Any], int]]) -> None:
+    open_store(uri).log_metric_steps(run_id, points)
+
+
+def set_status(uri: str, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
+    open_store(uri).set_status(run_id, status, tags)
