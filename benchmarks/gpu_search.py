@@ -9,11 +9,15 @@ on the one device as `--slots` worker processes (one CPU thread each), shared ev
 searchers, which run side by side under the same budget. Two phases:
 
 1. explore (`--explore-fraction` of the budget): each searcher asks for configs of `--space`
-   (built-in char_lm by default), each child trains `--explore-epochs` x `--explore-steps` and
-   its best epoch's val_loss is told back (diverged -> the reward floor, crashed -> no reward).
-   No trial is started that would not finish before the phase ends (by the median trial time
-   so far); one still running at the end is cut and not counted.
-2. final (the rest of the budget): each searcher's `--final-top` best explored configs, and the
+   (built-in char_lm by default) and runs asynchronous successive halving over them
+   (`--schedule asha`, the default: rungs at 1, 3, 9, ... epochs of `--explore-steps` up to
+   `--explore-epochs`; the top third of a rung is trained again for the next rung's epochs);
+   each finished rung is told back as a rank within its rung (`hyperseq.schedulers.rungs`;
+   diverged -> the bottom, crashed -> no reward). `--schedule none`: every child trains
+   `--explore-epochs` epochs. No trial is started that would not finish an epoch before the
+   phase ends; one still running at the end is cut and not counted.
+2. final (the rest of the budget): each searcher's `--final-top` best explored configs (highest
+   rung first, then val_loss), and the
    task's default config as the reference, train for up to `--final-epochs` x
    `--final-steps` (or until the budget ends) and are scored on the whole validation split.
    All finals train at once (the pool has a process for each, even beyond `--slots`), so
@@ -73,23 +77,67 @@ def train_child(config: dict, epochs: int, steps: int, device: str, deadline: fl
     return {"status": "done", "val_loss": best, "curve": curve, "seconds": time.time() - start}
 
 
+class Rungs:
+    """Asynchronous successive halving (ASHA) over one searcher's trials, without checkpoints:
+    a promoted config trains again from scratch for the next rung's epochs. A trial is told to
+    its searcher whenever it completes a rung, as a rank within that rung
+    (`hyperseq.schedulers.rungs`: a trial that reached a higher rung beats every trial stopped
+    below it)."""
+
+    def __init__(self, epochs: int, asha: bool) -> None:
+        from hyperseq.schedulers.rungs import RungRanks, milestones
+        self.epochs = milestones(epochs) if asha else [epochs]
+        self.ranks = RungRanks(epochs) if asha else None
+        self.results: dict[int, list[dict]] = {i: [] for i in range(len(self.epochs))}
+        self.promoted: set[int] = set()               # ids of trials already promoted
+
+    def promotion(self) -> dict | None:
+        """A finished trial in the top third of its rung (highest rung first), if any."""
+        for i in reversed(range(len(self.epochs) - 1)):
+            done = sorted((t for t in self.results[i] if t["status"] == "done" and math.isfinite(t["val_loss"])),
+                          key=lambda t: t["val_loss"])
+            for t in done[: len(self.results[i]) // 3]:
+                if id(t) not in self.promoted:
+                    self.promoted.add(id(t))
+                    return {"config": t["config"], "rung": i + 1}
+        return None
+
+    def reward(self, trial: dict) -> float | None:
+        """What the searcher is told for a trial that completed its rung."""
+        if trial["status"] == "crashed":
+            return None
+        value = 0.0 if trial["status"] == "diverged" else math.exp(-trial["val_loss"])
+        if self.ranks is None:
+            return value
+        epochs = self.epochs[trial["rung"]]
+        self.ranks.observe(str(id(trial)), epochs, value)
+        return self.ranks.reward(epochs, value)
+
+
+def _start(pool: ProcessPoolExecutor, name: str, searcher: Any, rungs: Rungs, args: argparse.Namespace,
+           fixed: dict, device: str, deadline: float, seed: int) -> tuple[Future, dict]:
+    job = rungs.promotion() or {"config": searcher.ask(), "rung": 0}
+    fut = pool.submit(train_child, {**job["config"], **fixed}, rungs.epochs[job["rung"]], args.explore_steps,
+                      device, deadline, seed)
+    return fut, {"searcher": name, **job}
+
+
 def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, args: argparse.Namespace,
             fixed: dict, device: str, t0: float, deadline: float) -> list[dict[str, Any]]:
     """Keep every searcher's share of the slots busy until the phase ends; ask/tell as results come."""
     share = {name: slots // len(searchers) + (i < slots % len(searchers)) for i, name in enumerate(searchers)}
+    rungs = {name: Rungs(args.explore_epochs, args.schedule == "asha") for name in searchers}
     running: dict[Future, dict] = {}
     trials: list[dict] = []
     seeds = itertools.count()                       # one child seed per trial
     while True:
-        durations = [t["seconds"] for t in trials if t["status"] == "done"]
-        expected = statistics.median(durations) if durations else 0.0
+        durations = [t["seconds"] / max(1, len(t["curve"])) for t in trials if t["status"] == "done"]
+        per_epoch = statistics.median(durations) if durations else 0.0
         for name, searcher in searchers.items():
             while sum(r["searcher"] == name for r in running.values()) < share[name] and \
-                    time.time() + expected < deadline:
-                config = searcher.ask()
-                fut = pool.submit(train_child, {**config, **fixed}, args.explore_epochs, args.explore_steps,
-                                  device, deadline, next(seeds))
-                running[fut] = {"searcher": name, "config": config, "start": time.time() - t0}
+                    time.time() + per_epoch < deadline:
+                fut, info = _start(pool, name, searcher, rungs[name], args, fixed, device, deadline, next(seeds))
+                running[fut] = {**info, "start": time.time() - t0}
         if not running:
             return trials
         done, _ = wait(running, timeout=max(1.0, deadline - time.time()), return_when=FIRST_COMPLETED)
@@ -97,8 +145,9 @@ def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, ar
             trial = {**running.pop(fut), **fut.result(), "end": time.time() - t0}
             trials.append(trial)
             if trial["status"] != "cut":
-                searchers[trial["searcher"]].tell(trial["config"], trial["val_loss"])
-            print(f"[{trial['end']:6.0f}s] {trial['searcher']:>6} {trial['status']:>8} "
+                rungs[trial["searcher"]].results[trial["rung"]].append(trial)
+                searchers[trial["searcher"]].inner.tell(trial["config"], rungs[trial["searcher"]].reward(trial))
+            print(f"[{trial['end']:6.0f}s] {trial['searcher']:>6} rung {trial['rung']} {trial['status']:>8} "
                   f"val_loss {trial['val_loss'] if trial['val_loss'] is not None else 'n/a'}", flush=True)
 
 
@@ -108,7 +157,7 @@ def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], 
     picks: list[tuple[str, dict]] = [("default", {})]
     for name in searchers:
         ranked = sorted((t for t in trials if t["searcher"] == name and t["status"] == "done"
-                         and math.isfinite(t["val_loss"])), key=lambda t: t["val_loss"])
+                         and math.isfinite(t["val_loss"])), key=lambda t: (-t.get("rung", 0), t["val_loss"]))
         seen: list[dict] = []
         for t in ranked:
             if t["config"] not in seen and len(seen) < args.final_top:
@@ -195,12 +244,21 @@ def markdown(result: dict) -> str:
         f"Command: `{result['command']}`. Machine: {result['machine']}. Device: {result['device']}.",
         f"Budget: {a['minutes']} wall minutes on the device ({result['wall_s'] / 60:.1f} used), "
         f"{a['slots']} packed children; explore {a['explore_fraction']:.0%} of it with "
-        f"{a['explore_epochs']} x {a['explore_steps']} steps per child (space `{a['space']}`"
+        + (f"successive halving (rungs of 1, 3, ... up to {a['explore_epochs']} x {a['explore_steps']} steps)"
+           if a.get("schedule", "none") == "asha" else f"{a['explore_epochs']} x {a['explore_steps']} steps per child")
+        + f" (space `{a['space']}`"
         f"{', fixed ' + a['fixed'] if a.get('fixed') else ''}), then each "
         f"searcher's top {a['final_top']} and the default config for up to {a['final_epochs']} x "
         f"{a['final_steps']} steps, scored on the whole validation split (best epoch).", "",
         *table(result), "",
         "![best val_loss found vs time](benchmarks/results/gpu_search.png)"])
+
+
+def _rnn_options(searchers: dict[str, Any]) -> dict[str, Any] | None:
+    """The controller's options as they were for this run (its defaults change over time)."""
+    from dataclasses import asdict
+    rnn = searchers.get("rnn")
+    return None if rnn is None else asdict(rnn.inner.controller.options)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -224,7 +282,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         final = finals(pool, trials, list(searchers), args, fixed, device, t0 + budget)
     return {"command": "python benchmarks/gpu_search.py " + " ".join(sys.argv[1:]), "machine": machine(),
             "device": device, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "searchers": list(searchers), "trials": trials, "finals": final, "wall_s": time.time() - t0}
+            "searchers": list(searchers), "trials": trials, "finals": final, "wall_s": time.time() - t0,
+            "rnn_options": _rnn_options(searchers)}
 
 
 def main() -> None:
@@ -239,7 +298,10 @@ def main() -> None:
     ap.add_argument("--fixed", default="", metavar="K=V,...",
                     help="settings added to every child, e.g. batch_size=16,embed=32 (final eval_chars excepted)")
     ap.add_argument("--explore-fraction", type=float, default=0.6)
-    ap.add_argument("--explore-epochs", type=int, default=3)
+    ap.add_argument("--explore-epochs", type=int, default=3, help="epochs of the top rung")
+    ap.add_argument("--schedule", choices=["asha", "none"], default="asha",
+                    help="asha: rungs at 1, 3, 9, ... epochs, the top third promoted; none: every "
+                         "child trains --explore-epochs")
     ap.add_argument("--explore-steps", type=int, default=100)
     ap.add_argument("--final-top", type=int, default=3)
     ap.add_argument("--final-epochs", type=int, default=30)

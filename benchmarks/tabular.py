@@ -82,6 +82,17 @@ class TableSearcher:
     def tell(self, config: dict[str, Any], metric: float | None) -> None:
         self.inner.tell(config, None if metric is None else self.rule(metric))
 
+    def warm_start(self, configs: list[dict[str, Any]], metrics: list[float]) -> None:
+        """Earlier trials, as a job's `--warm-start` hands them over."""
+        self.inner.warm_start(configs, [self.rule(m) for m in metrics])
+
+
+def history(table: "Table", seed: int, trials: int) -> tuple[list[dict[str, Any]], list[float]]:
+    """The first `trials` (config, metric) pairs of a random search with `seed`: a warm start."""
+    searcher = SEARCHERS["random"](table.space, seed)
+    configs = [searcher.ask() for _ in range(trials)]
+    return configs, [table.lookup(c) for c in configs]
+
 
 SEARCHERS: dict[str, Callable[..., TableSearcher]] = {
     name: functools.partial(TableSearcher, name) for name in searchers.names()}

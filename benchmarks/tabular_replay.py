@@ -14,21 +14,34 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import machine, parse_variant, write_section  # noqa: E402
-from benchmarks.tabular import SEARCHERS, TABLE, Table, exact_random, replay, summarize  # noqa: E402
+from benchmarks.tabular import SEARCHERS, TABLE, Table, exact_random, history, replay, summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run(table: Table, searchers: list[tuple[str, dict]], seeds: range, trials: int) -> dict[str, list[list[float]]]:
-    """Curves per searcher label ("rnn", or "rnn lr=0.02" for a variant's options)."""
+WARM_SEED = 10_000          # warm-start histories come from random search with seed + this
+
+
+def _searcher(table: Table, name: str, seed: int, options: dict, warm: int) -> Any:
+    searcher = SEARCHERS[name](table.space, seed, **options)
+    if warm:
+        searcher.warm_start(*history(table, WARM_SEED + seed, warm))
+    return searcher
+
+
+def run(table: Table, searchers: list[tuple[str, dict]], seeds: range, trials: int,
+        warm: int = 0) -> dict[str, list[list[float]]]:
+    """Curves per searcher label ("rnn", or "rnn lr=0.02" for a variant's options). `warm`:
+    every searcher first learns from the same `warm` random-search trials of another seed."""
     curves: dict[str, list[list[float]]] = {}
     for name, options in searchers:
         label = " ".join([name, *(f"{k}={v}" for k, v in options.items())])
-        curves[label] = [replay(table, SEARCHERS[name](table.space, seed, **options), trials)
+        curves[label] = [replay(table, _searcher(table, name, seed, options, warm), trials)
                          for seed in seeds]
     return curves
 
@@ -63,7 +76,7 @@ def markdown(table: Table, summary: dict, budgets: list[int], seeds: int, second
         f"Command: `{cmd}` ({seconds:.0f} s). Machine: {machine()}.",
         f"Table: `benchmarks/data/char_lm_table.csv`, {len(table.metric)} configs of "
         f"`benchmarks/data/char_lm_table.yaml`, each trained once on {h['device']} by "
-        f"`benchmarks/tabular_build.py` ({h['epochs']} epochs, fixed {h['fixed']}, {h['machine']}, "
+        f"`benchmarks/table_build.py` ({h['epochs']} epochs, fixed {h['fixed']}, {h['machine']}, "
         f"{h['date']}). Best val_loss in the table: {table.best:.4f}; top 1% threshold: "
         f"{table.top_fraction(0.01):.4f}.", "",
         "Median regret [q1, q3] over seeds (nats/char; lower is better). `random (exact)` is "
@@ -102,6 +115,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0,
                     help="seeds first..first+n-1 (tune on other seeds than you report)")
     ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200, 400])
+    ap.add_argument("--warm-start", type=int, default=0, metavar="N",
+                    help="warm-start every searcher with N random-search trials of another seed")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
     args = ap.parse_args()
     table = Table.load(args.table)
@@ -111,7 +126,7 @@ def main() -> None:
         if name not in SEARCHERS:
             ap.error(f"--variant {name!r}: unknown searcher (valid: {', '.join(SEARCHERS)})")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    curves = run(table, [(n, {}) for n in args.searchers] + variants, seeds, max(args.budgets))
+    curves = run(table, [(n, {}) for n in args.searchers] + variants, seeds, max(args.budgets), args.warm_start)
     summary = {name: summarize(table, cs, args.budgets) for name, cs in curves.items()}
     summary["random (exact)"] = exact_random(table, args.budgets, max(args.budgets))
     seconds = time.time() - t0

@@ -1,8 +1,10 @@
-"""The RNN controller (torch + search_spaces only). The service layer (cli, jobs, searcher)
-lives beside it but is imported lazily so the policy runs where Ray is not installed."""
+"""The RNN controller: an LSTM policy that writes a configuration token by token, trained by
+policy gradient behind an ask/tell `Controller` (torch + search_spaces only)."""
 from __future__ import annotations
 
-from .controller import Controller, ControllerOptions
+from .controller import Controller
 from .policy import Policy, PolicyConfig
+from .sampling import SpaceExhausted
+from .settings import ControllerOptions
 
-__all__ = ["Controller", "ControllerOptions", "Policy", "PolicyConfig"]
+__all__ = ["Controller", "ControllerOptions", "Policy", "PolicyConfig", "SpaceExhausted"]

@@ -79,5 +79,38 @@ class Policy(nn.Module):
         return logp, ent
 
     def score(self, tokens: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Re-score stored sequences. tokens, active: (B, S) -> log-probs (B,), entropies (B,)."""
+        """Re-score stored sequences. tokens, active: (B, S) -> log-probs (B,), entropies (B,).
+
+        Teacher forcing knows every input in advance, so each row's active slots are packed to
+        the front and the stacked LSTM runs as one fused op (the same numbers as `run`)."""
+        batch, slots = tokens.shape
+        lengths = active.sum(1)
+        steps = max(1, int(lengths.max()))
+        order = torch.argsort((~active).long() * slots + torch.arange(slots), dim=1)[:, :steps]  # (B, L)
+        valid = torch.arange(steps) < lengths[:, None]                                          # (B, L)
+        toks = tokens.gather(1, order) * valid
+        h = self.cfg.hidden_size
+        emb = self.embedding(toks + self.offsets[order])                                        # (B, L, H)
+        x = torch.cat([self.start.expand(batch, 1, h), emb[:, :-1]], 1)
+        zeros = x.new_zeros(self.cfg.num_layers, batch, h)
+        weights = [w for c in self.cells for w in (c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh)]
+        out = torch.lstm(x, (zeros, zeros), weights, True, self.cfg.num_layers, 0.0, False, False, True)[0]
+        width = max(self.slot_sizes)
+        w = torch.stack([F.pad(hd.weight, (0, 0, 0, width - hd.out_features)) for hd in self.heads])
+        b = torch.stack([F.pad(hd.bias, (0, width - hd.out_features)) for hd in self.heads])
+        every = (out @ w.reshape(-1, h).T + b.reshape(-1)).view(batch, steps, slots, width)      # all heads
+        logits = every.gather(2, order[..., None, None].expand(batch, steps, 1, width)).squeeze(2)  # (B, L, C)
+        logits = logits / self.cfg.temperature
+        if self.cfg.tanh_c:
+            logits = self.cfg.tanh_c * torch.tanh(logits)
+        sizes = torch.tensor(self.slot_sizes)[order]
+        real = torch.arange(width) < sizes[..., None]                                            # (B, L, C)
+        log_probs = F.log_softmax(logits.masked_fill(~real, -1e9), -1)    # finite: no NaN grads
+        logp = log_probs.gather(2, toks.unsqueeze(2)).squeeze(2)
+        ent = -torch.where(real, log_probs.exp() * log_probs, torch.zeros(()))
+        m = valid.to(logits.dtype)
+        return (logp * m).sum(1), (ent.sum(2) * m).sum(1)
+
+    def score_stepwise(self, tokens: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`score` by walking the slots one at a time, as sampling does (the reference)."""
         return self.run(tokens.shape[0], lambda slot, _: (tokens[:, slot], active[:, slot]))

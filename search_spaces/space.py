@@ -11,9 +11,38 @@ import random
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from .spec import Slot, SpecError, index_of, parse_spec
+from .spec import Slot, SpecError, index_of, parse_spec, show
 
 BUILTIN_DIR = Path(__file__).resolve().parent
+MAX_SPEC_BYTES = 256 * 1024        # a spec file a person writes is a few kB
+MAX_YAML_NODES = 200_000           # YAML nodes with every alias expanded ("billion laughs")
+
+
+def read_spec_file(path: Path) -> Any:
+    """The parsed YAML of a spec file; SpecError naming the file for anything wrong with it."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as e:
+        raise SpecError(str(path), f"cannot read spec file ({e.strerror or e})") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(str(path), f"spec file is larger than {MAX_SPEC_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(str(path), f"not UTF-8 text: byte {show(data[e.start:e.start + 1])} at offset "
+                        f"{e.start}") from None
+    import yaml  # lazily: the torch-only device path needs no YAML parser to use a space
+    from ._yaml import load
+    try:
+        return load(text, MAX_YAML_NODES)
+    except RecursionError:
+        raise SpecError(str(path), "invalid YAML: nested too deeply") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(str(path), f"invalid YAML{at}: {str(problem)[:200]}") from None
 
 
 class SearchSpace:
@@ -37,20 +66,10 @@ class SearchSpace:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SearchSpace":
+        """A space from a YAML file (UTF-8, at most `MAX_SPEC_BYTES`, no duplicate keys, no
+        Python tags, aliases expanding to at most `MAX_YAML_NODES` nodes)."""
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise SpecError(str(path), f"cannot read spec file ({e.strerror or e})") from None
-        import yaml  # lazily: the torch-only device path needs no YAML parser to use a space
-        try:
-            spec = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            where = getattr(e, "problem_mark", None)
-            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise SpecError(str(path), f"invalid YAML{at}: {problem}") from None
-        return cls(spec)
+        return cls(read_spec_file(path))
 
     def to_yaml(self) -> str:
         import yaml

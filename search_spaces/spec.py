@@ -9,16 +9,40 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")            # always fullmatch: `$` passes "a\n"
+SPACE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 TOP_KEYS = {"name", "task", "metric", "mode", "decisions", "description"}
 DECISION_KEYS = {"name", "choices", "range", "steps", "log", "when"}
 REPEAT_KEYS = {"repeat", "decisions"}
 MODES = ("min", "max")
 MAX_REPEAT = 64
+# Size caps: a space is a list a person writes; beyond these it is a mistake or an attack, and
+# the controller's tables (one embedding row per choice) would not fit anyway.
+MAX_CHOICES = 10_000          # choices (or grid steps) of one decision
+MAX_SLOTS = 1_000             # token positions, repeat blocks expanded
+MAX_TOTAL_CHOICES = 100_000   # choices summed over every slot
 Scalar = (str, int, float, bool)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 6, 6, 6
+
+
+def show(value: Any, limit: int = 200) -> str:
+    """A bounded repr for messages: a spec value can be megabytes (or an alias bomb)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _part(key: Any) -> str:
+    """A mapping key as a path component, bounded."""
+    text = str(key) if isinstance(key, (str, int, float, bool)) else show(key)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class SpecError(ValueError):
@@ -53,7 +77,7 @@ def _require_type(path: str, value: Any, types: tuple[type, ...], what: str) -> 
     # bool is an int subclass: never accept it where a number is meant.
     bad_bool = isinstance(value, bool) and bool not in types
     if bad_bool or not isinstance(value, types):
-        raise SpecError(path, f"expected {what}, got {value!r} ({_type_name(value)})")
+        raise SpecError(path, f"expected {what}, got {show(value)} ({_type_name(value)})")
 
 
 def _is_number(v: Any) -> bool:
@@ -64,11 +88,13 @@ def grid_values(path: str, low: Any, high: Any, steps: Any, log: Any) -> tuple[A
     """The explicit values of a `range` decision (validated)."""
     for sub, v in (("range[0]", low), ("range[1]", high)):
         if not _is_number(v) or not math.isfinite(v):
-            raise SpecError(f"{path}.{sub}", f"expected a finite number, got {v!r}")
+            raise SpecError(f"{path}.{sub}", f"expected a finite number, got {show(v)}")
     _require_type(f"{path}.steps", steps, (int,), "an integer")
     _require_type(f"{path}.log", log, (bool,), "true or false")
     if steps < 2:
         raise SpecError(f"{path}.steps", f"must be >= 2, got {steps}")
+    if steps > MAX_CHOICES:
+        raise SpecError(f"{path}.steps", f"must be <= {MAX_CHOICES} (the grid is a decision's choices), got {steps}")
     if low >= high:
         raise SpecError(f"{path}.range", f"low must be < high, got [{low}, {high}]")
     if log and low <= 0:
@@ -88,20 +114,29 @@ def grid_values(path: str, low: Any, high: Any, steps: Any, log: Any) -> tuple[A
     return tuple(values)
 
 
+def _identity(v: Any) -> tuple[str, Any]:
+    """Hashable identity with `index_of`'s equality: bools apart from numbers, 3 == 3.0."""
+    if isinstance(v, bool):
+        return ("bool", v)
+    return ("number", v) if _is_number(v) else (type(v).__name__, v)
+
+
 def _choices(path: str, raw: Any) -> tuple[Any, ...]:
     if not isinstance(raw, list):
-        raise SpecError(path, f"expected a list of values, got {raw!r} ({_type_name(raw)})")
+        raise SpecError(path, f"expected a list of values, got {show(raw)} ({_type_name(raw)})")
     if not raw:
         raise SpecError(path, "must not be empty")
-    seen: list[Any] = []
+    if len(raw) > MAX_CHOICES:
+        raise SpecError(path, f"has {len(raw)} choices, at most {MAX_CHOICES}")
+    seen: set[tuple[str, Any]] = set()                     # linear: one hash per choice
     for i, v in enumerate(raw):
         if not isinstance(v, Scalar):
-            raise SpecError(f"{path}[{i}]", f"expected a string, number or bool, got {v!r}")
+            raise SpecError(f"{path}[{i}]", f"expected a string, number or bool, got {show(v)}")
         if isinstance(v, float) and not math.isfinite(v):
-            raise SpecError(f"{path}[{i}]", f"expected a finite number, got {v!r}")
-        if any(index_of((s,), v) is not None for s in seen):
-            raise SpecError(f"{path}[{i}]", f"duplicate choice {v!r}")
-        seen.append(v)
+            raise SpecError(f"{path}[{i}]", f"expected a finite number, got {show(v)}")
+        if _identity(v) in seen:
+            raise SpecError(f"{path}[{i}]", f"duplicate choice {show(v)}")
+        seen.add(_identity(v))
     return tuple(raw)
 
 
@@ -122,24 +157,24 @@ def index_of(choices: tuple[Any, ...], value: Any) -> int | None:
 def _unknown_keys(path: str, d: dict, allowed: set[str]) -> None:
     for k in d:
         if k not in allowed:
-            raise SpecError(f"{path}.{k}", f"unknown key {k!r} (allowed: {', '.join(sorted(allowed))})")
+            raise SpecError(f"{path}.{_part(k)}", f"unknown key {show(k)} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _when(path: str, raw: Any, slots: dict[str, Slot], local: dict[str, str]) -> list[tuple[str, frozenset[int]]]:
     if not isinstance(raw, dict) or not raw:
-        raise SpecError(path, f"expected a mapping {{decision: value}}, got {raw!r}")
+        raise SpecError(path, f"expected a mapping {{decision: value}}, got {show(raw)}")
     out = []
     for name, want in raw.items():
-        key = local.get(name, name)
-        if key not in slots:
-            raise SpecError(f"{path}.{name}", f"names no earlier decision (got {name!r})")
+        key = local.get(name, name) if isinstance(name, str) else name
+        if not isinstance(key, str) or key not in slots:
+            raise SpecError(f"{path}.{_part(name)}", f"names no earlier decision (got {show(name)})")
         ref = slots[key]
         wanted = want if isinstance(want, list) else [want]
         idx = set()
         for v in wanted:
             i = index_of(ref.choices, v)
             if i is None:
-                raise SpecError(f"{path}.{name}", f"{v!r} is not a choice of {name!r} {list(ref.choices)}")
+                raise SpecError(f"{path}.{name}", f"{show(v)} is not a choice of {name!r} {show(list(ref.choices))}")
             idx.add(i)
         out.append((key, frozenset(idx)))
     return out
@@ -152,8 +187,8 @@ def _decision(path: str, raw: Any, slots: dict[str, Slot], key: str | None = Non
         raise SpecError(path, "missing key 'name' (or 'repeat' for a repeat block)")
     name = raw["name"]
     _require_type(f"{path}.name", name, (str,), "a string")
-    if not NAME_RE.match(name):
-        raise SpecError(f"{path}.name", f"{name!r} is not an identifier")
+    if not NAME_RE.fullmatch(name):
+        raise SpecError(f"{path}.name", f"{show(name)} is not an identifier")
     key = key or name
     if key in slots:
         raise SpecError(f"{path}.name", f"duplicate decision name {key!r}")
@@ -163,12 +198,12 @@ def _decision(path: str, raw: Any, slots: dict[str, Slot], key: str | None = Non
     if has_choices:
         for extra in ("steps", "log"):
             if extra in raw:
-                raise SpecError(f"{path}.{extra}", f"only valid with 'range', got {raw[extra]!r}")
+                raise SpecError(f"{path}.{extra}", f"only valid with 'range', got {show(raw[extra])}")
         choices, grid, log = _choices(f"{path}.choices", raw["choices"]), False, False
     else:
         rng = raw["range"]
         if not isinstance(rng, list) or len(rng) != 2:
-            raise SpecError(f"{path}.range", f"expected [low, high], got {rng!r}")
+            raise SpecError(f"{path}.range", f"expected [low, high], got {show(rng)}")
         if "steps" not in raw:
             raise SpecError(path, f"range decision {name!r} needs 'steps' (the grid size)")
         log = raw.get("log", False)
@@ -184,16 +219,19 @@ def _repeat(path: str, raw: dict, slots: dict[str, Slot]) -> list[Slot]:
     count = raw["repeat"]
     _require_type(f"{path}.repeat", count, (str,), "the name of an earlier decision")
     if count not in slots:
-        raise SpecError(f"{path}.repeat", f"names no earlier decision (got {count!r})")
+        raise SpecError(f"{path}.repeat", f"names no earlier decision (got {show(count)})")
     ref = slots[count]
     if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in ref.choices):
         raise SpecError(f"{path}.repeat", f"{count!r} must be an integer decision with choices >= 0, "
-                        f"has {list(ref.choices)}")
+                        f"has {show(list(ref.choices))}")
     if max(ref.choices) > MAX_REPEAT:
         raise SpecError(f"{path}.repeat", f"{count!r} allows {max(ref.choices)} blocks, at most {MAX_REPEAT}")
     inner = raw.get("decisions")
     if not isinstance(inner, list) or not inner:
-        raise SpecError(f"{path}.decisions", f"expected a non-empty list of decisions, got {inner!r}")
+        raise SpecError(f"{path}.decisions", f"expected a non-empty list of decisions, got {show(inner)}")
+    if max(ref.choices) * len(inner) > MAX_SLOTS:
+        raise SpecError(path, f"repeats {len(inner)} decisions up to {max(ref.choices)} times, "
+                        f"more than {MAX_SLOTS} decisions")
     out: list[Slot] = []
     for i in range(1, max(ref.choices) + 1):
         at_least_i = frozenset(j for j, c in enumerate(ref.choices) if c >= i)
@@ -202,7 +240,7 @@ def _repeat(path: str, raw: dict, slots: dict[str, Slot]) -> list[Slot]:
         for j, d in enumerate(inner):
             dpath = f"{path}.decisions[{j}]"
             if not isinstance(d, dict):
-                raise SpecError(dpath, f"expected a mapping, got {d!r}")
+                raise SpecError(dpath, f"expected a mapping, got {show(d)}")
             if "repeat" in d:
                 raise SpecError(f"{dpath}.repeat", "repeat blocks cannot be nested")
             name = d.get("name")
@@ -217,34 +255,45 @@ def _repeat(path: str, raw: dict, slots: dict[str, Slot]) -> list[Slot]:
 def parse_spec(spec: Any) -> tuple[dict[str, Any], list[Slot]]:
     """Validate `spec`; return (header, slots). Header has name, task, metric, mode, description."""
     if not isinstance(spec, dict):
-        raise SpecError("<spec>", f"expected a mapping at the top level, got {spec!r}")
+        raise SpecError("<spec>", f"expected a mapping at the top level, got {show(spec)}")
     _unknown_keys("<spec>", spec, TOP_KEYS)
     header: dict[str, Any] = {"name": spec.get("name", "space"), "task": spec.get("task"),
                               "metric": spec.get("metric"), "mode": spec.get("mode"),
                               "description": spec.get("description")}
     _require_type("name", header["name"], (str,), "a string")
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", header["name"]):
-        raise SpecError("name", f"{header['name']!r} may use letters, digits, '_', '-', '.' only")
+    if not SPACE_NAME_RE.fullmatch(header["name"]) or ".." in header["name"]:
+        raise SpecError("name", f"{show(header['name'])} may use letters, digits, '_', '-', '.' only "
+                        "(1-128 of them, starting with a letter or digit, no '..')")
     for key in ("task", "metric", "description"):
         if header[key] is not None:
             _require_type(key, header[key], (str,), "a string")
     if header["mode"] is not None and header["mode"] not in MODES:
-        raise SpecError("mode", f"must be 'min' or 'max', got {header['mode']!r}")
+        raise SpecError("mode", f"must be 'min' or 'max', got {show(header['mode'])}")
     if header["mode"] is not None and header["metric"] is None:
         raise SpecError("mode", "given without 'metric'")
     if header["metric"] is not None and header["mode"] is None:
-        raise SpecError("metric", f"{header['metric']!r} given without 'mode' (min or max)")
+        raise SpecError("metric", f"{show(header['metric'])} given without 'mode' (min or max)")
     decisions = spec.get("decisions")
     if not isinstance(decisions, list) or not decisions:
-        raise SpecError("decisions", f"expected a non-empty list, got {decisions!r}")
+        raise SpecError("decisions", f"expected a non-empty list, got {show(decisions)}")
     slots: dict[str, Slot] = {}
     ordered: list[Slot] = []
     for i, d in enumerate(decisions):
         path = f"decisions[{i}]"
         if not isinstance(d, dict):
-            raise SpecError(path, f"expected a mapping, got {d!r}")
+            raise SpecError(path, f"expected a mapping, got {show(d)}")
         new = _repeat(path, d, slots) if "repeat" in d else [_decision(path, d, slots)]
         for s in new:
             slots[s.key] = s
         ordered += new
+        _check_size(path, ordered)
     return header, ordered
+
+
+def _check_size(path: str, slots: list[Slot]) -> None:
+    """The caps on the whole space (after each decision, so a huge repeat stops early)."""
+    if len(slots) > MAX_SLOTS:
+        raise SpecError(path, f"the space has {len(slots)} decisions (repeats expanded), at most {MAX_SLOTS}")
+    total = sum(len(s.choices) for s in slots)
+    if total > MAX_TOTAL_CHOICES:
+        raise SpecError(path, f"the space has {total} choices in all, at most {MAX_TOTAL_CHOICES}")

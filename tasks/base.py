@@ -176,6 +176,7 @@ class Task(abc.ABC):
     config_cls: type  # the task's config dataclass (a TrainConfig subclass)
     throughput_key: str  # "tokens_per_s" or "seqs_per_s" (also reported as "throughput")
     per_layer: tuple[str, ...] = ()  # config keys that may also arrive as key_1..key_L
+    full_validation: Mapping[str, Any] = {}  # config overrides that score on the whole val split
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -205,7 +206,8 @@ class Task(abc.ABC):
         """Validate ``config`` now, then return an iterator yielding one metrics dict per epoch.
 
         Each dict holds: epoch (1-based), the validation metrics (``self.metric`` among them),
-        train_loss (mean over the epoch), steps (cumulative), seconds (cumulative wall time,
+        train_loss (mean over the epoch), steps and trained (cumulative optimisation steps and
+        work units: tokens or sequences), seconds (cumulative wall time,
         evaluation included), throughput and ``self.throughput_key`` (work units per second of
         training steps in this epoch, evaluation excluded), num_params and diverged.
         Divergence (see :func:`diverging`; checked every DIVERGENCE_CHECK_EVERY steps and at
@@ -230,12 +232,12 @@ class Task(abc.ABC):
         run = self.build(cfg, device, seed)
         run.model.to(device)
         optimizer = make_optimizer(cfg, run.model.parameters())
-        num_params, steps, first_loss = count_params(run.model), 0, math.nan
+        num_params, steps, trained, first_loss = count_params(run.model), 0, 0, math.nan
         for epoch in range(1, epochs + 1):
             epoch_start = time.perf_counter()
             run.model.train()
             train_loss, done, units, first_loss = self._train_epoch(run, optimizer, cfg, first_loss)
-            steps += done
+            steps, trained = steps + done, trained + units
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             rate = units / max(time.perf_counter() - epoch_start, 1e-9)
@@ -246,7 +248,8 @@ class Task(abc.ABC):
                 metrics = {self.metric: math.inf if self.mode == "min" else 0.0}
             yield {"epoch": epoch, **metrics, "train_loss": train_loss, "steps": steps,
                    "seconds": time.perf_counter() - start, "throughput": rate,
-                   self.throughput_key: rate, "num_params": num_params, "diverged": diverged}
+                   self.throughput_key: rate, "trained": trained, "num_params": num_params,
+                   "diverged": diverged}
             if diverged:
                 return
 

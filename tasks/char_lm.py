@@ -82,6 +82,7 @@ class CharLMTask(Task):
     config_cls = CharLMConfig
     throughput_key = "tokens_per_s"
     per_layer = ("hidden",)
+    full_validation = {"eval_chars": 1 << 40}  # capped by the split's length: all of it
 
     def check(self, cfg: CharLMConfig, layered: dict[str, dict[int, int]]) -> None:
         extra = sorted(k for k in layered.get("hidden", {}) if k > cfg.layers)

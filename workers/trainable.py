@@ -8,7 +8,8 @@ epoch so a scheduler (ASHA) can stop it there. Each report carries:
 - ``epoch`` and ``trial_done`` (True on the last report: budget reached or diverged);
 - ``child``: what the trial's MLflow child run records for this epoch (the task's finite
   metrics, reward, ``best_<metric>``, ``best_epoch``, ``fidelity`` = epochs done / budget);
-- ``child_tags`` (first report only): the device the child trained on.
+- ``child_tags`` (first report only): the device the child trained on and the Ray node
+  (``hyperseq.node`` = node id, ``hyperseq.node_ip``).
 
 The trainable imports no MLflow: `hyperseq.tracking.recorder.TrialRecorder`, a callback in the
 driver, writes the child runs from these reports (see there for why). Exceptions propagate: Tune
@@ -21,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import ray
 from ray import tune
 
 from search_spaces import SearchSpace
@@ -40,6 +42,16 @@ class TrialSetup:
     mode: str                  # its direction, "min" or "max"
     epochs: int                # epoch budget per trial (ASHA's max_t)
     seed: int = 0
+    phase: str = "search"      # "search", or "final": configs retrained at the final budget,
+    #                            given whole (not projected on the space: the task's default
+    #                            configuration may lie outside it) and scored on the whole
+    #                            validation split (the task's `full_validation` overrides)
+
+
+PHASE_TAG = "hyperseq.phase"
+FINAL_KEY = "final"            # a final-phase trial's config is {FINAL_KEY: the configuration}
+MARK = "hyperseq."             # config keys with this prefix are tags of the trial's run, not
+#                                hyperparameters (e.g. "hyperseq.default": True in the final phase)
 
 
 def trial_seed(seed: int, trial_id: str) -> int:
@@ -58,26 +70,57 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _child(metrics: Mapping[str, Any], best: BestEpoch, setup: TrialSetup, reward: float) -> dict[str, float]:
+    """What the trial's run records for this epoch (cost included: seconds, work units)."""
+    child = {**_finite(metrics), "reward": reward, "fidelity": best.epochs / setup.epochs,
+             "train_seconds": float(metrics.get("seconds", 0.0))}
+    if "trained" in metrics:
+        child["trained_units"] = float(metrics["trained"])
+    if best.best is not None:
+        child[f"best_{setup.metric}"] = best.best_value
+        child["best_epoch"] = float(best.best.get("epoch", best.epochs))
+    return child
+
+
+def _unit(task: Any) -> str:
+    """What the task's work units are ("tokens", "seqs"): from its throughput key."""
+    return getattr(task, "throughput_key", "units_per_s").removesuffix("_per_s")
+
+
+def _config(config: Mapping[str, Any], setup: TrialSetup, task: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """(hyperparameters, run tags) of a trial's config."""
+    if setup.phase == "final":
+        config = config[FINAL_KEY]
+    tags = {k: str(v).lower() for k, v in config.items() if k.startswith(MARK)}
+    config = {k: v for k, v in config.items() if not k.startswith(MARK)}
+    if setup.phase == "search":
+        return setup.space.project(config), tags
+    return {**config, **getattr(task, "full_validation", {})}, tags
+
+
 def run_trial(config: Mapping[str, Any], setup: TrialSetup) -> None:
     """Train one configuration and report every epoch (see the module docstring)."""
     trial_id = tune.get_context().get_trial_id() or "local"
-    cfg = setup.space.project(config)
+    task = get_task(setup.task)
+    cfg, marks = _config(config, setup, task)
     device = trial_device()
     best = BestEpoch(reward_rule(setup.metric, setup.mode))
+    node = ray.get_runtime_context()
     tags: dict[str, str] | None = {"hyperseq.device": device,
-                                   "hyperseq.gpu_ids": ",".join(map(str, granted_gpus()))}
-    task = get_task(setup.task)
+                                   "hyperseq.gpu_ids": ",".join(map(str, granted_gpus())),
+                                   # which Ray node ran it (ids differ where IPs do not)
+                                   "hyperseq.node": node.get_node_id(),
+                                   "hyperseq.node_ip": ray.util.get_node_ip_address(),
+                                   PHASE_TAG: setup.phase, "hyperseq.trained_unit": _unit(task),
+                                   **marks}
     for metrics in task.train(cfg, epochs=setup.epochs, device=device,
                               seed=trial_seed(setup.seed, trial_id)):
         best.update(metrics)
         done = bool(metrics.get("diverged")) or best.epochs >= setup.epochs
         reward = best.reward if best.reward is not None else best.rule.floor
-        child = {**_finite(metrics), "reward": reward, "fidelity": best.epochs / setup.epochs}
-        if best.best is not None:
-            child[f"best_{setup.metric}"] = best.best_value
-            child["best_epoch"] = float(best.best.get("epoch", best.epochs))
         report: dict[str, Any] = {"reward": reward, "epoch": int(metrics.get("epoch", best.epochs)),
-                                  "trial_done": done, "diverged": best.diverged, "child": child}
+                                  "trial_done": done, "diverged": best.diverged,
+                                  "child": _child(metrics, best, setup, reward)}
         if tags:
             report["child_tags"], tags = tags, None
         tune.report(report)

@@ -7,8 +7,11 @@ before anything is written to the store. An interrupted job exits 130.
 """
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import click
@@ -52,16 +55,21 @@ run = click.Command("run", callback=_run, help=_run.__doc__, short_help="Run a s
 @click.command()
 @click.argument("job")
 @tracking_option
-def resume(job: str, tracking_uri: str | None) -> None:
+@click.option("--storage", default=None, metavar="DIR",
+              help="Ray Tune results root the job ran with [default: ~/ray_results]; Tune state "
+                   "is read only from DIR/JOB.")
+def resume(job: str, tracking_uri: str | None, storage: str | None) -> None:
     """Finish JOB after its driver died or was interrupted: finished trials keep their
     results, interrupted ones run again, the controller continues from its saved state."""
     from search_spaces import SpecError
 
     from ..jobs.options import JobError
-    from ..jobs.run import resume_search
+    from ..jobs.resume import prepare_resume
     from ..tracking.query import JobNotFound
     try:
-        result = resume_search(job, tracking_uri=tracking_uri, progress=True)
+        prepare_resume(job, tracking_uri, storage)           # every check, before Ray is imported
+        from ..jobs.run import resume_search
+        result = resume_search(job, tracking_uri=tracking_uri, progress=True, storage=storage)
     except (JobError, JobNotFound, SpecError) as err:
         raise option_error(err) from None
     except KeyboardInterrupt:
@@ -133,10 +141,41 @@ def ui(tracking_uri: str | None, port: int, host: str) -> None:
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
            "--port", str(port), "--workers", "1"]          # one local user: one worker starts fast
     click.echo(f"MLflow UI for {uri} at http://{host}:{port}", err=True)
+    sys.exit(_serve(cmd))
+
+
+def _serve(cmd: list[str]) -> int:
+    """Run `cmd` in its own process group and stop the whole group (mlflow, its uvicorn and
+    workers) when this process gets SIGTERM, SIGINT or SIGHUP; the exit status."""
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def stop(signum: int, _frame: Any) -> None:
+        _stop_group(proc)
+        sys.exit(130 if signum == signal.SIGINT else 128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
-        sys.exit(subprocess.call(cmd))
-    except KeyboardInterrupt:
-        sys.exit(130)
+        return proc.wait()
+    finally:
+        _stop_group(proc)                                  # also when mlflow exits first
+
+
+def _stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group `proc` leads, then SIGKILL what is left after `grace_s`."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 1.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            proc.poll()
+            time.sleep(0.1)
 
 
 COMMANDS = (run, resume, best, jobs, ui)

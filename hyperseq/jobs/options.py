@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -15,8 +16,11 @@ from typing import Any, Callable, Mapping
 from controller.pairs import format_pairs, parse_pairs
 
 from .. import schedulers, searchers
+from ..tracking.store import StoreError, check_uri
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+MAX_SEED = 2 ** 32 - 1          # numpy's (TPE's) seed range; the controller and torch take it too
+MIN_SHARE = 1e-4                # Ray rounds resource requests to 4 decimals: less would be 0
 
 
 class JobError(ValueError):
@@ -27,13 +31,24 @@ class JobError(ValueError):
         super().__init__(f"{param}={value!r}: {reason}")
 
 
+class Unavailable(ValueError):
+    """Something the job runs on is misconfigured (`exit_code` 2) or does not answer (1), e.g.
+    `$RAY_ADDRESS`; the message is the whole line."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 # ---- checks: (option name, value) -> normalised value, or JobError --------------------------
-def integer(low: int) -> Callable[[str, Any], int]:
+def integer(low: int, high: int) -> Callable[[str, Any], int]:
     def check(param: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise JobError(param, value, "must be an integer")
         if value < low:
             raise JobError(param, value, f"must be >= {low}")
+        if value > high:
+            raise JobError(param, value, f"must be <= {high}")
         return value
     return check
 
@@ -48,6 +63,8 @@ def gpus(param: str, value: Any) -> float:
     value = number(param, value)
     if value < 0:
         raise JobError(param, value, "must be >= 0")
+    if 0 < value < MIN_SHARE:
+        raise JobError(param, value, f"must be 0 or >= {MIN_SHARE:g} (Ray's resource granularity)")
     if value > 1 and value != int(value):
         raise JobError(param, value, "above 1 must be a whole number of GPUs")
     return value
@@ -56,6 +73,8 @@ def gpus(param: str, value: Any) -> float:
 def cpus(param: str, value: Any) -> float:
     if number(param, value) <= 0:
         raise JobError(param, value, "must be > 0")
+    if value < MIN_SHARE:
+        raise JobError(param, value, f"must be >= {MIN_SHARE:g} (Ray's resource granularity)")
     return value
 
 
@@ -75,9 +94,32 @@ def check_name(param: str, name: Any) -> str:
     return name
 
 
+def warm_jobs(param: str, value: Any) -> str:
+    """``auto`` or comma-separated job names (each checked like --name)."""
+    if value == "auto":
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise JobError(param, value, "must be auto or JOB[,JOB...]")
+    for name in value.split(","):
+        check_name(param, name.strip())
+    return ",".join(name.strip() for name in value.split(","))
+
+
 def uri(param: str, value: Any) -> str:
+    """A tracking URI any process can reach again: a known scheme, not in-memory."""
     if not isinstance(value, str) or not value.strip():
         raise JobError(param, value, "must be a non-empty URI")
+    try:
+        check_uri(value)
+    except StoreError as err:
+        raise JobError(param, value, err.reason) from None
+    return value
+
+
+def path(param: str, value: Any) -> str:
+    value = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise JobError(param, value, "must be a non-empty path")
     return value
 
 
@@ -107,11 +149,12 @@ class JobOptions:
 
     searcher: str = option("rnn", "What proposes configurations.", one_of(searchers.names),
                            cli=str, choices=searchers.names)
-    trials: int = option(20, "Child models to train.", integer(1), cli=int)
-    concurrency: int = option(2, "Trials at once.", integer(1), cli=int)
-    epochs: int = option(3, "Epoch budget per trial.", integer(1), cli=int)
-    scheduler: str = option("none", "Early stopping of trials.", one_of(schedulers.names),
-                            cli=str, choices=schedulers.names)
+    trials: int = option(20, "Child models to train.", integer(1, 1_000_000), cli=int)
+    concurrency: int = option(2, "Trials at once.", integer(1, 10_000), cli=int)
+    epochs: int = option(3, "Epoch budget per trial.", integer(1, 1_000_000), cli=int)
+    scheduler: str = option("auto", "Early stopping of trials; auto = hyperband for rnn from "
+                            f"{schedulers.HYPERBAND_MIN_EPOCHS} epochs, else none.",
+                            one_of(schedulers.option_names), cli=str, choices=schedulers.option_names)
     gpus_per_trial: float = option(0.0, "GPU share per trial; 0.25 packs four trials on one GPU.",
                                    gpus, cli=float)
     cpus_per_trial: float = option(1.0, "CPUs per trial.", cpus, cli=float)
@@ -119,10 +162,17 @@ class JobOptions:
                               check_name, cli=str, param=False)
     tracking_uri: str | None = option(None, "MLflow store [default: $MLFLOW_TRACKING_URI or "
                                       "sqlite:///mlflow.db].", uri, cli=str, metavar="URI", param=False)
-    seed: int = option(0, "Seeds the searcher and each child.", integer(0), cli=int)
-    max_failures: int = option(2, "Retries of a trial whose worker crashed.", integer(0), cli=int)
-    storage: str | None = option(None, "Ray Tune results [default: ~/ray_results].", cli=str,
+    seed: int = option(0, "Seeds the searcher and each child.", integer(0, MAX_SEED), cli=int)
+    max_failures: int = option(2, "Retries of a trial whose worker crashed.", integer(0, 1000), cli=int)
+    storage: str | None = option(None, "Ray Tune results [default: ~/ray_results].", path, cli=str,
                                  metavar="DIR", param=False)
+    final_top: int = option(3, "Best distinct configs retrained at the final budget, with the "
+                            "task's default (0: no final phase).", integer(0, 1000), cli=int)
+    final_epochs: int | None = option(None, "Epochs of the final phase [default: 3 x --epochs].",
+                                      integer(1, 1_000_000), cli=int)
+    warm_start: str | None = option(None, "Pre-train on the trials of earlier jobs: JOB[,JOB...], or "
+                                    "auto (every finished job of the same space).", warm_jobs,
+                                    cli=str, metavar="JOBS")
     controller_options: dict = option({}, "rnn Controller options, e.g. lr=0.01,elite_size=0 (see "
                                       "ControllerOptions).", pairs, cli=str, metavar="K=V,...", param=False)
 

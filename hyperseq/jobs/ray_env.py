@@ -8,10 +8,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import socket
+import stat
+import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlparse
 
 from ..envvars import temp_env
+from .options import Unavailable
 from .spec import JobError, JobSpec
 
 ROOT = Path(__file__).resolve().parents[2]       # the checkout: search_spaces/, tasks/, ...
@@ -20,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]       # the checkout: search_spaces/,
 # of the crash is run again; a short period keeps that window small at ~ms per save.
 CHECKPOINT_S = "1"
 ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
+GCS_PROBE_S = 5.0               # seconds to open a TCP connection to $RAY_ADDRESS's GCS
 
 
 def local_ray_options(num_cpus: int | None = None) -> dict[str, Any]:
@@ -30,21 +38,89 @@ def local_ray_options(num_cpus: int | None = None) -> dict[str, Any]:
             "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
 
 
+def gcs_address() -> str | None:
+    """`$RAY_ADDRESS` as a cluster to join (``HOST:PORT``, ``ray://...``, ``auto``), or None.
+
+    Unavailable, in one line and within seconds, for a dashboard URL (``http://HEAD:8265`` is
+    what `submit` takes; `ray.init` would fail with a long traceback) and for a GCS address
+    nothing listens on (`ray.init` would retry for minutes). Neither is used as a local Ray:
+    a job meant for a cluster must not quietly run on this machine.
+    """
+    value = os.environ.get("RAY_ADDRESS", "").strip()
+    if not value or value in ("auto", "local"):
+        return value or None
+    parsed = urlparse(value if "://" in value else f"gcs://{value}")
+    if parsed.scheme in ("http", "https"):
+        raise Unavailable(f"RAY_ADDRESS={value} is a Ray dashboard URL (for `hyperseq submit`); `run` "
+                          "joins a cluster by its GCS address (HEAD:6379): set that, or unset "
+                          "RAY_ADDRESS for a local Ray", 2)
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise Unavailable(f"RAY_ADDRESS={value} is not a Ray GCS address HOST:PORT (e.g. HEAD:6379)", 2)
+    try:
+        socket.create_connection((host, port), timeout=GCS_PROBE_S).close()
+    except OSError as err:
+        why = "connection refused" if isinstance(err, ConnectionRefusedError) else (
+            f"no answer within {GCS_PROBE_S:g} s" if isinstance(err, TimeoutError) else str(err) or type(err).__name__)
+        raise Unavailable(f"cannot reach the Ray cluster at RAY_ADDRESS={value}: {why}") from None
+    return value
+
+
+def private_token() -> None:
+    """Ray writes its auth token (``~/.ray/auth_token`` or ``$RAY_AUTH_TOKEN_PATH``) readable by
+    everyone; a token lets its holder run code on the cluster, so make it owner-only."""
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "").strip() or Path.home() / ".ray" / "auth_token")
+    try:
+        if path.expanduser().is_file() and path.expanduser().stat().st_mode & 0o077:
+            path.expanduser().chmod(stat.S_IRUSR | stat.S_IWUSR)
+    except OSError as err:                           # not ours to change: say so, go on
+        logging.getLogger(__name__).warning("could not make %s private: %s", path, err)
+
+
 @contextlib.contextmanager
 def ray_session(num_cpus: int | None = None) -> Iterator[bool]:
-    """Use a running Ray, connect to `$RAY_ADDRESS`, or start a local one (shut down after)."""
-    import ray
-    if ray.is_initialized():
+    """Use a running Ray, connect to `$RAY_ADDRESS` (checked first: `gcs_address`), or start a
+    local one (shut down after; its auth token file made owner-only)."""
+    running = sys.modules.get("ray")
+    if running is not None and running.is_initialized():
         yield False
         return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, logging_level=logging.WARNING)
+    address = gcs_address()                          # before Ray's import: fail in seconds
+    import ray
+    if address:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     else:
+        private_token()
         ray.init(**local_ray_options(num_cpus))
+        private_token()
+    before = sigterm_as_sigint()
     try:
         yield True
     finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
         ray.shutdown()
+
+
+def sigterm_as_sigint() -> Any:
+    """SIGTERM (a process manager stopping the driver) stops the job as Ctrl-C does: Tune stops
+    the trials and every run is closed, instead of the process dying mid-write. Installed after
+    `ray.init` (which sets its own SIGTERM handler), in the main thread only; returns the
+    handler it replaced (None when it installed nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(os.getpid(), signal.SIGINT))
+
+
+def reuse_actors() -> bool:
+    """Tune's `reuse_actors` for this Ray: on one node it cuts per-trial overhead; on several it
+    keeps trials off a node whose actors start slowly (an idle actor here is handed to a trial
+    whose own actor is still starting there), so it is off."""
+    import ray
+    return sum(1 for node in ray.nodes() if node.get("Alive")) <= 1
 
 
 def check_cluster(spec: JobSpec) -> None:

@@ -24,13 +24,16 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from .. import schedulers, searchers
+from ..schedulers.rungs import RungRanks
 from ..searchers.tune import TuneSearcher, live_searcher
 from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import best_configs
 from ..tracking.store import open_store
+from . import final, warm
 from .hooks import Forward, active
-from .ray_env import ANALYSIS_LOGGER, check_cluster, quiet_tune, ray_session, tune_env
+from .lock import job_lock
+from .ray_env import ANALYSIS_LOGGER, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
 from .resume import close_interrupted, prepare_resume
 from .spec import JobSpec, prepare_job
 
@@ -86,12 +89,13 @@ def _tuner(spec: JobSpec, searcher: searchers.Searcher, trainable: Any) -> Any:
     """A fresh `tune.Tuner` for the job."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
-    search_alg = ConcurrencyLimiter(TuneSearcher(searcher, metric="reward", mode="max", label=spec.name),
-                                    max_concurrent=spec.concurrency)
+    rungs = None if spec.scheduler in (None, "none") else RungRanks(spec.epochs)
+    search_alg = ConcurrencyLimiter(TuneSearcher(searcher, metric="reward", mode="max", label=spec.name,
+                                                 rungs=rungs), max_concurrent=spec.concurrency)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=schedulers.create(spec.scheduler, spec.epochs),
-                                    num_samples=spec.trials, reuse_actors=True),
+                                    num_samples=spec.trials, reuse_actors=reuse_actors()),
         run_config=tune.RunConfig(name=spec.name, storage_path=str(spec.storage), verbose=0,
                                   callbacks=[Forward(spec.name)],
                                   failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
@@ -132,7 +136,7 @@ def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None
     from ..tracking.writer import shared_writer
     quiet_tune()
     writer = shared_writer()            # start its MLflow imports now, alongside Ray's start
-    with ray_session():
+    with ray_session(), job_lock(spec.storage, spec.name):
         check_cluster(spec)
         tags = {T.TAG_SEARCHER: spec.searcher, T.TAG_SPACE: spec.space.name, T.TAG_TASK: spec.task,
                 T.TAG_METRIC: spec.metric, T.TAG_MODE: spec.mode, T.TAG_REWARD_RULE: spec.rule.describe(),
@@ -145,21 +149,23 @@ def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None
 
 
 def resume_search(job: str, tracking_uri: str | None = None, progress: bool = False,
-                  callbacks: list | None = None) -> JobResult:
+                  callbacks: list | None = None, storage: str | None = None) -> JobResult:
     """Finish job `job` after its driver died or was interrupted (see the module docstring).
 
     Raises JobError / JobNotFound (ValueError / LookupError) before Ray starts for an unknown
-    job, a FINISHED one, or one without Tune state to restore.
+    job, a FINISHED one, one whose driver still runs, or one without Tune state to restore
+    under `storage` (the Ray Tune root the job ran with; default ~/ray_results).
     """
     from ..tracking.writer import shared_writer
-    spec, parent = prepare_resume(job, tracking_uri)
+    spec, parent = prepare_resume(job, tracking_uri, storage)
     quiet_tune()
     writer = shared_writer()
     # Tune's analysis of the restored experiment warns per trial that it has no result files.
     logging.getLogger(ANALYSIS_LOGGER).setLevel(logging.ERROR)
-    with ray_session():
+    with job_lock(spec.storage, spec.name), ray_session():
         check_cluster(spec)
-        history = close_interrupted(spec.tracking_uri, parent.info.run_id, spec.experiment_path)
+        history = close_interrupted(spec.tracking_uri, parent.info.run_id, spec.experiment_path,
+                                    final.final_path(spec))
         open_store(spec.tracking_uri).reopen(parent.info.run_id)
         return _drive(spec, parent.info.run_id, parent.info.experiment_id, writer, progress,
                       callbacks, _restored_tuner, history)
@@ -167,38 +173,80 @@ def resume_search(job: str, tracking_uri: str | None = None, progress: bool = Fa
 
 def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
            callbacks: list | None, make_tuner: Callable[..., Any], history: list[float | None]) -> JobResult:
-    """Fit the tuner `make_tuner(spec, searcher, trainable)` builds; end the parent run.
-
-    `history`: rewards of the trials that finished before (a resumed job), in order.
-    """
-    from workers.trainable import TrialSetup, make_trainable
-    from ..tracking.recorder import Target, TrialRecorder
-    from .monitor import JobMonitor
+    """The search (`make_tuner(spec, searcher, trainable)`), then the final phase; end the
+    parent run. `history`: rewards of the trials that finished before (a resumed job)."""
     status = "FAILED"
     try:
-        searcher = make_searcher(spec)
-        setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed)
-        recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
-        with _progress(spec.trials, progress, spec.name) as on_progress:
-            monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
-                                 on_progress, history=history)
-            tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
-            with tune_env(), live_searcher(spec.name, searcher), \
-                    active(spec.name, [recorder, monitor, *(callbacks or [])]):
-                tuner.fit()
-        monitor.flush()
+        monitor, searcher = _search(spec, parent, exp_id, writer, progress, callbacks, make_tuner, history)
+        status = "FINISHED" if monitor.completed >= spec.trials or searcher.exhausted else "KILLED"
+        if status == "FINISHED" and spec.final_top > 0:
+            status = _final_phase(spec, parent, exp_id, writer, progress, callbacks)
         if not writer.flush():
             log.warning("some MLflow writes of job %s may be missing", spec.name)
         table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
         _log_artifacts(spec, parent, table, monitor)
-        status = "FINISHED" if monitor.completed >= spec.trials else "KILLED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
         writer.flush()
+        if status != "FINISHED":
+            _close_live_runs(spec, parent)
         open_store(spec.tracking_uri).set_status(parent, status)
     return _result(spec, parent, exp_id, status, table)
+
+
+def _close_live_runs(spec: JobSpec, parent: str) -> None:
+    """Trial runs an abrupt stop left open (a second Ctrl-C skips Tune's own clean-up) end
+    KILLED, tagged interrupted: a resume runs those trials again."""
+    store = open_store(spec.tracking_uri)
+    for run in store.trial_runs(parent):
+        if run.info.status in T.LIVE:
+            store.set_status(run.info.run_id, "KILLED", {T.TAG_INTERRUPTED: "true"})
+
+
+def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool, callbacks: list | None,
+            make_tuner: Callable[..., Any], history: list[float | None]) -> tuple[Any, Any]:
+    """Fit the search experiment; return its `JobMonitor` (trials completed, curves) and the
+    searcher (`exhausted` when it ran out of configurations to propose)."""
+    from workers.trainable import TrialSetup, make_trainable
+    from ..tracking.recorder import Target, TrialRecorder
+    from .monitor import JobMonitor
+    searcher = make_searcher(spec)
+    if spec.warm_start and not history:
+        searcher.warm_start(*warm.history(spec.warm_start, spec.tracking_uri))
+    setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed)
+    recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
+    with _progress(spec.trials, progress, spec.name) as on_progress:
+        monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
+                             on_progress, history=history)
+        tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
+        with tune_env(), live_searcher(spec.name, searcher), \
+                active(spec.name, [recorder, monitor, *(callbacks or [])]):
+            tuner.fit()
+    monitor.flush()
+    return monitor, searcher
+
+
+def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
+                 callbacks: list | None) -> str:
+    """Retrain the plan (`final.plan`) at the final budget; FINISHED, or KILLED if cut short."""
+    from workers.trainable import TrialSetup, make_trainable
+    from ..tracking.recorder import Target, TrialRecorder
+    writer.flush()                                   # the plan reads the search's runs
+    configs = final.plan(spec, parent)
+    setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.final_epochs, spec.seed,
+                       phase="final")
+    recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
+    label = f"{spec.name}.final"
+    with _progress(len(configs), progress, f"{spec.name} (final phase)") as on_progress:
+        counter = final.Counter(on_progress)
+        tuner = final.tuner(spec, configs, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial),
+                            [Forward(label)])
+        with tune_env(), active(label, [recorder, counter, *(callbacks or [])]):
+            grid = tuner.fit()
+    done = sum(r.metrics.get("trial_done", False) or r.error is not None for r in grid)
+    return "FINISHED" if done >= len(configs) else "KILLED"
 
 
 def _result(spec: JobSpec, parent: str, exp_id: str, status: str, table: pd.DataFrame) -> JobResult:

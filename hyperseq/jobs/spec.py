@@ -6,8 +6,10 @@ only to reject a job name already in use, and never creates it.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -19,10 +21,14 @@ from search_spaces import SearchSpace, SpecError, load_space
 from tasks import get_task
 from workers.rewards import RewardRule, reward_rule
 
-from ..tracking.store import default_tracking_uri, open_store
+from .. import schedulers
+from . import warm
+from ..tracking.probe import writable_dir
+from ..tracking.store import StoreError, check_uri, default_tracking_uri, open_store
 from .options import JobError, JobOptions, check_name
 
 PREFLIGHT_SAMPLES = 32
+FINAL_FACTOR = 3               # the final phase's default budget: 3 x --epochs
 DEFAULT_STORAGE = "~/ray_results"
 
 __all__ = ["JobError", "JobOptions", "JobSpec", "check_name", "prepare_job"]
@@ -70,6 +76,7 @@ def check_space(space: SearchSpace | str | Path) -> tuple[SearchSpace, str, str]
     metric, mode = sp.metric or task.metric, sp.mode or task.mode
     if sp.metric is None and sp.mode is not None and sp.mode != task.mode:
         raise SpecError("mode", f"{sp.mode!r} but task {sp.task!r} metric {metric!r} is {task.mode!r}")
+    check_keys(sp, task)
     rng = random.Random(0)
     for _ in range(min(PREFLIGHT_SAMPLES, sp.size())):
         try:
@@ -78,6 +85,24 @@ def check_space(space: SearchSpace | str | Path) -> tuple[SearchSpace, str, str]
             raise SpecError("decisions", f"a configuration of space {sp.name!r} is invalid for "
                             f"task {sp.task!r}: {err}") from None
     return sp, metric, mode
+
+
+def check_keys(sp: SearchSpace, task: Any) -> None:
+    """Every decision name is a parameter of the task (or ``name_k`` of a layer-wise one).
+
+    All of them, not only those a few samples reach: a typo in a rarely active decision would
+    otherwise fail only the trials that use it. A task without a config class (noop) takes any.
+    """
+    cls = getattr(task, "config_cls", None)
+    if cls is None:
+        return
+    keys = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("derived")]
+    layered = getattr(task, "per_layer", ())
+    for slot in sp.slots:
+        match = re.fullmatch(r"(\w+)_([1-9][0-9]*)", slot.key)
+        if slot.key not in keys and not (match and match.group(1) in layered):
+            raise SpecError(f"{slot.path}.name", f"{slot.key!r} is not a parameter of task {sp.task!r} "
+                            f"(parameters: {', '.join(keys)})")
 
 
 def check_local_resources(cpus: float, gpus: float) -> None:
@@ -112,24 +137,52 @@ def _check_controller(options: JobOptions) -> None:
         raise JobError("controller_options", options.controller_options, str(err)) from None
 
 
+def check_storage(given: str | None) -> Path:
+    """Ray Tune's root directory, resolved: a directory, or one that can be created."""
+    store = Path(given or DEFAULT_STORAGE).expanduser().resolve()
+    if store.exists() and not store.is_dir():
+        raise JobError("storage", given, "exists and is not a directory")
+    ancestor = store
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not writable_dir(ancestor):
+        why = "not a directory" if not ancestor.is_dir() else "not writable"
+        raise JobError("storage", given or DEFAULT_STORAGE, f"cannot be written: {ancestor} is {why}")
+    return store
+
+
+def _tracking_uri(given: str | None) -> str:
+    """The store's URI (option, else environment, else default), usable for writing: StoreError
+    (exit 1) within seconds when it does not answer or cannot be written."""
+    uri = given or default_tracking_uri()
+    try:
+        check_uri(uri)
+    except StoreError as err:
+        raise JobError("tracking_uri", uri, err.reason) from None
+    open_store(uri).probe(write=True)
+    return uri
+
+
 def prepare_job(space: SearchSpace | str | Path, **given: Any) -> JobSpec:
     """Check every option (`JobOptions` fields, as keywords) and the space.
 
-    Raises JobError / SpecError (both ValueErrors) naming the option or spec field.
+    Raises JobError / SpecError (both ValueErrors) naming the option or spec field, or
+    StoreError (exit_code 1) when the tracking store does not answer or cannot be written.
     """
     options = JobOptions.checked(**given)
     check_local_resources(options.cpus_per_trial, options.gpus_per_trial)
     _check_controller(options)
-    uri = options.tracking_uri or default_tracking_uri()
-    store = Path(options.storage or DEFAULT_STORAGE).expanduser().resolve()
-    if store.exists() and not store.is_dir():
-        raise JobError("storage", options.storage, "exists and is not a directory")
+    store = check_storage(options.storage)
     sp, metric, mode = check_space(space)
+    uri = _tracking_uri(options.tracking_uri)
     name = options.name or _unique_name(f"{sp.name}-{options.searcher}-{time.strftime('%Y%m%d-%H%M%S')}", uri)
     check_name("name", name)
     if open_store(uri).job_runs(name):
         raise JobError("name", name, f"a job of that name already exists in {uri}")
     if (store / name).exists():
         raise JobError("name", name, f"the Ray Tune directory {store / name} already exists")
-    options = options.replace(name=name, tracking_uri=uri, storage=str(store))
+    options = options.replace(name=name, tracking_uri=uri, storage=str(store),
+                              scheduler=schedulers.resolve(options.scheduler, options.searcher, options.epochs),
+                              final_epochs=options.final_epochs or FINAL_FACTOR * options.epochs,
+                              warm_start=warm.resolve(options.warm_start, sp.name, uri))
     return JobSpec(options, sp, sp.task, metric, mode, reward_rule(metric, mode), store)

@@ -13,11 +13,27 @@ from typing import Any
 SCHEDULERS = {
     "none": None,                                   # every trial runs its full epoch budget
     "asha": "hyperseq.schedulers.asha:make",        # asynchronous successive halving
+    "hyperband": "hyperseq.schedulers.hyperband:make",   # ASHA within several brackets
 }
+AUTO = "auto"                 # the job option's default: `resolve` picks one of the above
+HYPERBAND_MIN_EPOCHS = 4      # from this epoch budget on, the rnn searcher uses hyperband
+
+
+def resolve(name: str | None, searcher: str, epochs: int) -> str:
+    """`auto`: hyperband for the rnn searcher with a budget of HYPERBAND_MIN_EPOCHS epochs or
+    more (short budgets have no rungs worth stopping at), else none."""
+    if name in (None, AUTO):
+        return "hyperband" if searcher == "rnn" and epochs >= HYPERBAND_MIN_EPOCHS else "none"
+    return name
 
 
 def names() -> tuple[str, ...]:
     return tuple(SCHEDULERS)
+
+
+def option_names() -> tuple[str, ...]:
+    """What `--scheduler` accepts: `auto` and every registered name."""
+    return (AUTO, *SCHEDULERS)
 
 
 def create(name: str | None, epochs: int) -> Any:

@@ -19,6 +19,7 @@ SEARCHERS = {
     "rnn": "hyperseq.searchers.rnn:RNNSearcher",          # the LSTM controller (REINFORCE)
     "random": "hyperseq.searchers.random:RandomSearcher",  # uniform over the space
     "tpe": "hyperseq.searchers.tpe:TPESearcher",           # Optuna's TPE
+    "gp": "hyperseq.searchers.tpe:GPSearcher",             # Optuna's Gaussian-process BO
 }
 
 

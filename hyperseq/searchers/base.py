@@ -15,16 +15,24 @@ from search_spaces import SearchSpace
 class Searcher(ABC):
     """Proposes configurations of `space` and learns from their rewards."""
 
+    exhausted: bool = False        # set once `ask` had nothing left to propose
+
     def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
         self.space, self.seed = space, seed
 
     @abstractmethod
     def ask(self) -> dict[str, Any] | None:
-        """The next configuration to try; None when there is nothing left to propose."""
+        """The next configuration to try; None when there is nothing left to propose (a
+        searcher that never repeats a configuration, over a finite space it has exhausted)."""
 
     @abstractmethod
     def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
         """The reward a configuration reached (None: it crashed)."""
+
+    def warm_start(self, configs: list[Mapping[str, Any]], rewards: list[float]) -> None:
+        """Learn from earlier trials before the first `ask` (default: tell each)."""
+        for config, reward in zip(configs, rewards):
+            self.tell(config, reward)
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

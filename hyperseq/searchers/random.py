@@ -22,6 +22,9 @@ class RandomSearcher(Searcher):
     def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
         pass
 
+    def warm_start(self, configs: list[Mapping[str, Any]], rewards: list[float]) -> None:
+        """Random search ignores history."""
+
     def state_dict(self) -> dict[str, Any]:
         version, internal, gauss = self.rng.getstate()
         return {"rng": [version, list(internal), gauss]}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from controller import Controller
+from controller import Controller, SpaceExhausted
 from search_spaces import SearchSpace
 
 from .base import Searcher
@@ -24,11 +24,19 @@ class RNNSearcher(Searcher):
     def ask(self) -> dict[str, Any] | None:
         try:
             return self._controller.ask(1)[0]
-        except StopIteration:                    # the controller has tried every config
+        except SpaceExhausted:                   # every config was tried: nothing left to propose
+            self.exhausted = True
             return None
 
     def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
         self._controller.tell([config], [reward])
+
+    def warm_start(self, configs: list[Mapping[str, Any]], rewards: list[float]) -> None:
+        """Pre-train the policy off-policy on earlier trials (`Controller.warm_start`)."""
+        if hasattr(self._controller, "warm_start"):
+            self._controller.warm_start(list(configs), list(rewards))
+        else:
+            self._controller.tell(list(configs), list(rewards))
 
     def state_dict(self) -> dict[str, Any]:
         return self._controller.state_dict()

@@ -1,4 +1,4 @@
-"""Optuna's TPE over a `SearchSpace`, through Optuna's ask/tell interface.
+"""Optuna's samplers (TPE, GP) over a `SearchSpace`, through Optuna's ask/tell interface.
 
 The space conversion lives here (as Ray's `OptunaSearch` owns its own): categorical decisions
 become `CategoricalDistribution`s; numeric grids become an ordinal `IntDistribution` over grid
@@ -50,15 +50,18 @@ def distributions(space: SearchSpace, config: Mapping[str, Any]) -> tuple[dict[s
     return params, dists
 
 
-class TPESearcher(Searcher):
-    """Optuna TPE maximising the reward; options are `TPESampler` keywords."""
+class OptunaSearcher(Searcher):
+    """An Optuna sampler maximising the reward through ask/tell; options are the sampler's
+    keywords. Subclasses name the sampler class."""
+
+    sampler_class: Any = optuna.samplers.TPESampler
 
     def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
         super().__init__(space, seed)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.options = dict(options)
         self.study = optuna.create_study(direction="maximize",
-                                         sampler=optuna.samplers.TPESampler(seed=seed, **options))
+                                         sampler=self.sampler_class(seed=seed, **options))
         self._pending: list[tuple[dict[str, Any], Any]] = []     # asked, not told, in order
         self._told: list[tuple[dict[str, Any], float | None]] = []
 
@@ -90,3 +93,16 @@ class TPESearcher(Searcher):
         self.__init__(self.space, self.seed, **self.options)
         for config, reward in state["told"]:
             self.tell(config, reward)
+
+
+class TPESearcher(OptunaSearcher):
+    """Optuna's TPE (Bergstra et al. 2011); options are `TPESampler` keywords, e.g.
+    ``multivariate=True, group=True``."""
+
+    sampler_class = optuna.samplers.TPESampler
+
+
+class GPSearcher(OptunaSearcher):
+    """Optuna's Gaussian-process Bayesian optimisation (`GPSampler`); options are its keywords."""
+
+    sampler_class = optuna.samplers.GPSampler

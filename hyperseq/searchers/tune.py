@@ -21,6 +21,7 @@ from ray.tune.search.variant_generator import parse_spec_vars
 from controller import Controller
 from search_spaces import SearchSpace
 
+from ..schedulers.rungs import RungRanks
 from .base import Searcher
 from .rnn import RNNSearcher
 
@@ -46,9 +47,10 @@ class TuneSearcher(RaySearcher):
     """
 
     def __init__(self, searcher: Searcher, metric: str | None = None, mode: str | None = None,
-                 label: str | None = None) -> None:
+                 label: str | None = None, rungs: RungRanks | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
-        self.inner, self.label = searcher, label
+        self.inner, self.label = searcher, label    # not `.searcher`: Tune takes that for a wrapper
+        self.rungs = rungs                          # with a scheduler: tell ranks within rungs
         self._pending: dict[str, dict[str, Any]] = {}
 
     @property
@@ -68,17 +70,27 @@ class TuneSearcher(RaySearcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = self.inner.ask()
-        if config is None:
+        if config is None:                          # the space is exhausted: the search ends
             return RaySearcher.FINISHED
         self._pending[trial_id] = config
         return dict(config)
+
+    def on_trial_result(self, trial_id: str, result: Mapping[str, Any]) -> None:
+        reward = self._reward(result)
+        if self.rungs is not None and reward is not None and trial_id in self._pending:
+            self.rungs.observe(trial_id, int(result.get("training_iteration", 1)), reward)
 
     def on_trial_complete(self, trial_id: str, result: Mapping[str, Any] | None = None,
                           error: bool = False) -> None:
         config = self._pending.pop(trial_id, None)
         if config is None:                         # unknown, or reported complete twice
             return
-        self.inner.tell(config, None if error else self._reward(result))
+        reward = None if error else self._reward(result)
+        if self.rungs is not None and reward is not None:
+            epoch = int(result.get("training_iteration", 1))
+            self.rungs.observe(trial_id, epoch, reward)
+            reward = self.rungs.reward(epoch, reward)
+        self.inner.tell(config, reward)
 
     def _reward(self, result: Mapping[str, Any] | None) -> float | None:
         value = (result or {}).get(self.metric) if self.metric else None
@@ -93,7 +105,8 @@ class TuneSearcher(RaySearcher):
 
     def save(self, checkpoint_path: str) -> None:
         torch.save({"searcher": self.inner.state_dict(), "pending": self._pending,
-                    "metric": self._metric, "mode": self._mode}, checkpoint_path)
+                    "metric": self._metric, "mode": self._mode,
+                    "rungs": None if self.rungs is None else self.rungs.state_dict()}, checkpoint_path)
 
     def restore(self, checkpoint_path: str) -> None:
         state = torch.load(checkpoint_path, weights_only=True)
@@ -101,6 +114,8 @@ class TuneSearcher(RaySearcher):
         self.inner.load_state_dict(state["searcher"])
         self._pending = dict(state["pending"])
         self._metric, self._mode = state["metric"], state["mode"]
+        if self.rungs is not None and state.get("rungs") is not None:
+            self.rungs.load_state_dict(state["rungs"])
 
 
 class ControllerSearcher(TuneSearcher):

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -18,10 +19,15 @@ from typing import Any, Iterable, Mapping
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
+from .probe import probe_store
 from .store import ChildRunHandle, Store, local_path
 from .tags import EXPERIMENT, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB, TAG_KIND, TAG_TRIAL
 
 BATCH = 1000                                  # MLflow's per-batch metric limit
+# What a job name or run id can be: anything else names no run, and is never pasted into a
+# filter string (a quote would end the string and the rest become filter clauses).
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 def numeric_metrics(values: Mapping[str, Any]) -> dict[str, float]:
@@ -77,8 +83,13 @@ class MlflowStore(Store):
 
     @functools.cached_property
     def client(self) -> MlflowClient:
-        """Built on first use: building it creates a local store, which `exists` must not."""
+        """Built on first use: building it creates a local store, which `exists` must not.
+        The store is probed first (short timeouts): MLflow itself retries for minutes."""
+        probe_store(self.uri)
         return MlflowClient(tracking_uri=self.uri)
+
+    def probe(self, write: bool = False) -> None:
+        probe_store(self.uri, write)
 
     def exists(self) -> bool:
         path = local_path(self.uri)
@@ -128,6 +139,9 @@ class MlflowStore(Store):
             self.client.log_batch(run_id, tags=_tags(tags))
         self.client.set_terminated(run_id, status)
 
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(run_id, tags=_tags(tags))
+
     def reopen(self, run_id: str) -> None:
         self.client.update_run(run_id, status="RUNNING")
 
@@ -162,10 +176,14 @@ class MlflowStore(Store):
     def job_runs(self, name: str | None = None) -> list[Run]:
         flt = f"tags.`{TAG_KIND}` = 'job'"
         if name is not None:
+            if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+                return []                        # no job can have that name
             flt += f" and tags.`{TAG_JOB}` = '{name}'"
         return self.search(flt, order_by=["attributes.start_time DESC"])
 
     def trial_runs(self, parent_run_id: str) -> list[Run]:
+        if not isinstance(parent_run_id, str) or not SAFE_ID.fullmatch(parent_run_id):
+            return []
         return self.search(f"tags.`{PARENT}` = '{parent_run_id}'")
 
     def get_run(self, run_id: str) -> Run:

@@ -12,11 +12,11 @@ import pandas as pd
 
 from .mlflow_store import trial_config
 from .store import default_tracking_uri, open_store
-from .tags import (TAG_JOB, TAG_METRIC, TAG_SEARCHER, TAG_SPACE, TAG_STOPPED, TAG_STORAGE, TAG_TASK,
-                   TAG_TRIAL)
+from .tags import (TAG_DEFAULT, TAG_JOB, TAG_METRIC, TAG_PHASE, TAG_SEARCHER, TAG_SPACE, TAG_STOPPED,
+                   TAG_STORAGE, TAG_TASK, TAG_TRIAL)
 
-TRIAL_COLUMNS = ["rank", "trial_id", "reward", "metric", "status", "epochs", "stopped_early",
-                 "job", "run_id"]
+TRIAL_COLUMNS = ["rank", "trial_id", "phase", "reward", "metric", "status", "epochs", "stopped_early",
+                 "default", "train_seconds", "trained_units", "job", "run_id"]
 JOB_COLUMNS = ["job", "status", "searcher", "space", "task", "metric", "trials_done", "trials",
                "best_reward", "start_time", "run_id", "storage"]
 
@@ -56,6 +56,10 @@ def _trial_rows(uri: str, parent: Any) -> list[dict[str, Any]]:
             "status": run.info.status,
             "epochs": _latest(run, "epoch"),
             "stopped_early": run.data.tags.get(TAG_STOPPED) == "true",
+            "phase": run.data.tags.get(TAG_PHASE, "search"),
+            "default": run.data.tags.get(TAG_DEFAULT) == "true",
+            "train_seconds": _latest(run, "train_seconds"),
+            "trained_units": _latest(run, "trained_units"),
             "job": job, "run_id": run.info.run_id,
             "_config": trial_config(run),
         })
@@ -63,10 +67,12 @@ def _trial_rows(uri: str, parent: Any) -> list[dict[str, Any]]:
 
 
 def _rank(rows: list[dict[str, Any]], top: int | None) -> pd.DataFrame:
-    """Best reward first (failed trials last), one row per trial, params as columns."""
+    """Final-phase trials first (a job's answer is its full-budget winner), then best reward
+    first (failed trials last); one row per trial, params as columns."""
     if not rows:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
     df = pd.DataFrame(rows).sort_values("reward", ascending=False, na_position="last", kind="stable")
+    df = df.sort_values("phase", key=lambda phase: phase != "final", kind="stable")
     df = df.drop_duplicates(["job", "trial_id"])       # a retried trial keeps its best run
     if top:
         df = df.head(top)

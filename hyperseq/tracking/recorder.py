@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from ray import tune
 
 from search_spaces import SearchSpace
+from workers.trainable import FINAL_KEY
 
 from .store import ChildRunHandle, open_store
 from .tags import TAG_ERROR, TAG_INTERRUPTED, TAG_STOPPED
@@ -135,6 +136,10 @@ class TrialRecorder(UsesWriter, tune.Callback):
             self.writer.submit(close_child, self.target, trial.trial_id, self._config(trial), status, tags)
 
     def _config(self, trial: Any) -> dict[str, Any]:
+        """The trial's hyperparameters: a search config projected on the space; a final-phase
+        config (under FINAL_KEY) as given, without its ``hyperseq.*`` marks."""
+        if FINAL_KEY in trial.config:
+            return {k: v for k, v in trial.config[FINAL_KEY].items() if not k.startswith("hyperseq.")}
         try:
             return self.space.project(trial.config)
         except ValueError:

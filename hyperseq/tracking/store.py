@@ -22,6 +22,19 @@ BACKENDS = {"sqlite": MLFLOW, "file": MLFLOW, "": MLFLOW, "http": MLFLOW, "https
             "postgresql": MLFLOW, "mysql": MLFLOW, "mssql": MLFLOW, "databricks": MLFLOW}
 
 
+PROBE_TIMEOUT = 5.0             # seconds to connect to (and hear from) a store's server
+DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+class StoreError(ValueError):
+    """A store that cannot be used, in one line: `exit_code` 2 for a URI that can never work
+    (unknown scheme, in-memory), 1 for one that does not answer or is broken."""
+
+    def __init__(self, message: str, exit_code: int = 1, reason: str = "") -> None:
+        super().__init__(message)
+        self.exit_code, self.reason = exit_code, reason or message
+
+
 def default_tracking_uri() -> str:
     """`$MLFLOW_TRACKING_URI`, else ``sqlite:///<cwd>/mlflow.db``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
@@ -40,6 +53,25 @@ def local_path(uri: str) -> Path | None:
 
 def is_server(uri: str) -> bool:
     return urlparse(uri).scheme in ("http", "https")
+
+
+def scheme_of(uri: str) -> str:
+    """The backend scheme of a URI (``postgresql+psycopg://`` -> ``postgresql``)."""
+    return urlparse(uri).scheme.split("+", 1)[0]
+
+
+def check_uri(uri: str) -> None:
+    """StoreError (exit 2) for a URI no command can use: an unknown scheme, or an in-memory
+    sqlite store (each process would get its own empty one: nothing recorded survives)."""
+    why = ""
+    if scheme_of(uri) not in BACKENDS:
+        why = (f"no tracking backend for URI scheme {scheme_of(uri)[:40]!r} "
+               f"(known: {', '.join(s for s in BACKENDS if s)})")
+    elif scheme_of(uri) == "sqlite" and local_path(uri) is None:
+        why = ("an in-memory store: nothing it records outlives the process; use "
+               "sqlite:///PATH or http://HOST:5000")
+    if why:
+        raise StoreError(f"tracking URI {uri[:200]!r}: {why}", 2, why)
 
 
 class ChildRunHandle(ABC):
@@ -67,6 +99,10 @@ class Store(ABC):
     def exists(self) -> bool:
         """Whether the store may hold runs (servers: assumed yes). Never creates anything."""
 
+    def probe(self, write: bool = False) -> None:
+        """StoreError within seconds when the store cannot be reached or used (for writing,
+        with `write`); nothing is created. Default: nothing to check."""
+
     @abstractmethod
     def ensure(self) -> str:
         """Create the store and the experiment if needed; return the experiment id."""
@@ -84,6 +120,10 @@ class Store(ABC):
     @abstractmethod
     def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
         """End a run FINISHED / FAILED / KILLED (with optional final tags)."""
+
+    @abstractmethod
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags of a run."""
 
     @abstractmethod
     def reopen(self, run_id: str) -> None:
@@ -121,13 +161,11 @@ class Store(ABC):
 
 @functools.lru_cache(maxsize=8)
 def open_store(uri: str) -> Store:
-    """The store for `uri` (one per URI per process: opening one can cost ~0.5 s)."""
-    scheme = urlparse(uri).scheme
-    scheme = scheme.split("+", 1)[0]                       # postgresql+psycopg://...
-    if scheme not in BACKENDS:
-        raise ValueError(f"no tracking backend for URI scheme {scheme!r} (known: "
-                         f"{', '.join(s for s in BACKENDS if s)})")
-    module, cls = BACKENDS[scheme].split(":")
+    """The store for `uri` (one per URI per process: opening one can cost ~0.5 s).
+
+    StoreError (exit 2) for an unknown scheme; the store is not contacted here."""
+    check_uri(uri)
+    module, cls = BACKENDS[scheme_of(uri)].split(":")
     return getattr(importlib.import_module(module), cls)(uri)
 
 

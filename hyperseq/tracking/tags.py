@@ -25,5 +25,7 @@ TAG_ERROR = "hyperseq.error"
 TAG_OPTIONS = "hyperseq.options"         # the job's options as JSON (typed), for `resume`
 TAG_INTERRUPTED = "hyperseq.interrupted" # "true" on trial runs a driver crash or Ctrl-C cut short
 TAG_CLOSED_BY = "hyperseq.closed_by"     # on runs `cancel` had to end itself
+TAG_PHASE = "hyperseq.phase"             # "search" | "final" (trial runs)
+TAG_DEFAULT = "hyperseq.default"         # "true" on the final-phase run of the task's default config
 MAX_TAG = 5000
 LIVE = ("RUNNING", "SCHEDULED")          # statuses of a run still open

@@ -2,7 +2,7 @@
 
 A job's driver runs Ray Tune's event loop; MLflow's SQLAlchemy store is CPU-heavy Python.
 Writing from a thread of the driver made the two fight for the GIL and more than doubled
-Tune's per-trial time (`benchmarks/overhead.py`: ~50 -> ~120 ms per trial), so the writes run
+Tune's per-trial time (BENCHMARKS.md, orchestration overhead), so the writes run
 in a child process (``python -m hyperseq.tracking.writer``) fed through a pipe by a feeder thread.
 
 - `submit(fn, *args)` queues a call of a module-level function (pickled by reference);

@@ -85,7 +85,7 @@ def test_save_restore_continues_exactly(space):
     torch.save(a.state_dict(), buf)
     buf.seek(0)
     b = Controller(space)                                 # different seed and fresh weights
-    b.load_state_dict(torch.load(buf, weights_only=False))
+    b.load_state_dict(torch.load(buf, weights_only=True))
     for _ in range(3):
         ca, cb = a.ask(4), b.ask(4)
         assert ca == cb
@@ -120,13 +120,13 @@ def test_elite_keeps_the_best_distinct_configs_and_pulls_the_policy_to_them(spac
     configs = ctrl.ask(12)
     rewards = [0.1 * i for i in range(12)]
     before = ctrl.log_prob(configs[-1])
-    ctrl.tell(configs + configs[-1:], rewards + [0.0])   # a repeat with a worse reward
-    kept = [r for _, r in ctrl._elite]
-    assert kept == sorted(rewards, reverse=True)[:3]     # best first, the repeat not added twice
+    ctrl.tell(configs + configs[-1:], rewards + [1.1])   # a repeat (mean 1.1): kept once
+    kept = [r for _, r in ctrl.memory.elites(3)]
+    assert kept == pytest.approx([1.1, 1.0, 0.9])        # best first, the repeat not added twice
     assert ctrl.log_prob(configs[-1]) > before           # the best config became more likely
     off = Controller(space, seed=0, elite_size=0)
     off.tell(configs, rewards)
-    assert off._elite == []
+    assert off.memory.elites(0) == []
 
 
 def test_ask_validates_n(space):

@@ -1,5 +1,5 @@
 """The controller learns: on a synthetic objective it beats uniform random search and
-concentrates on the optimum. Budget: 10 seeds x 400 evaluations (50 asks of 8), ~25 s on 2 CPUs."""
+concentrates on the optimum (10 seeds x 400 evaluations, 50 asks of 8)."""
 from __future__ import annotations
 
 import math
@@ -31,10 +31,16 @@ def test_controller_beats_random_search_and_finds_the_optimum():
         p_opt.append(math.exp(ctrl.log_prob(synthetic.OPTIMUM)))
         greedy += ctrl.most_likely()[0] == synthetic.OPTIMUM
     assert wins >= 8, f"controller beat random search in only {wins}/{SEEDS} seeds"
-    # concentration: the policy's most likely config is the optimum, and it holds a large share
-    # (the elite term spreads mass over the best 8 configs found; uniform is 1/63,504)
+    # concentration: the policy's most likely config is the optimum, and it holds a large share.
+    # Rank rewards replayed over the whole history and the elite term spread mass over the best
+    # configs found (median p(optimum) ~0.2 with the defaults); 0.1 is ~6,000x uniform (1/63,504).
     assert greedy >= 8, f"greedy config is the optimum in only {greedy}/{SEEDS} seeds"
-    assert sorted(p_opt)[SEEDS // 2] > 0.4, f"median p(optimum) <= 0.4: {p_opt}"
+    assert sorted(p_opt)[SEEDS // 2] > 0.1, f"median p(optimum) <= 0.1: {p_opt}"
+
+
+# The original update rule: one REINFORCE step per 4 rewards against an EMA baseline.
+PLAIN = dict(elite_size=0, shaping="ema", replay_history=False, ppo_epochs=1, dedup=False,
+             screen=0, batch_size=4)
 
 
 def test_pure_reinforce_concentrates_on_the_optimum():
@@ -42,7 +48,7 @@ def test_pure_reinforce_concentrates_on_the_optimum():
     space = synthetic.space()
     p_opt = []
     for seed in range(SEEDS):
-        ctrl = Controller(space, seed=seed, elite_size=0)
+        ctrl = Controller(space, seed=seed, **PLAIN)
         for _ in range(EVALS // BATCH):
             configs = ctrl.ask(BATCH)
             ctrl.tell(configs, [synthetic.reward(c, space) for c in configs])

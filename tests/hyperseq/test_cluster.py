@@ -203,7 +203,7 @@ def test_submit_status_logs_best(client_env: Servers) -> None:
     s = client_env
     space = _space(s, QUICK, "quick.yaml")
     t0 = time.monotonic()
-    result = _hyperseq("submit", space, "--name", "quick", "--searcher", "random", "--trials", "2",
+    result = _hyperseq("submit", space, "--final-top", "0", "--name", "quick", "--searcher", "random", "--trials", "2",
                        "--concurrency", "2", "--epochs", "2", "--address", s.address,
                        "--tracking-uri", s.tracking_uri, "--storage", str(s.tmp / "ray_results"))
     assert result.exit_code == 0, result.output
@@ -244,7 +244,7 @@ def test_submit_status_logs_best(client_env: Servers) -> None:
 def test_cancel_stops_job_and_closes_runs(client_env: Servers) -> None:
     s = client_env
     space = _space(s, SLOW, "slow.yaml")
-    result = _hyperseq("submit", space, "--name", "slow", "--searcher", "random", "--trials", "30",
+    result = _hyperseq("submit", space, "--final-top", "0", "--name", "slow", "--searcher", "random", "--trials", "30",
                        "--concurrency", "2", "--epochs", "3", "--address", s.address,
                        "--tracking-uri", s.tracking_uri, "--storage", str(s.tmp / "ray_results"))
     assert result.exit_code == 0, result.output

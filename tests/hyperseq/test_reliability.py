@@ -84,7 +84,7 @@ def test_diverging_char_lm_gets_the_floor_and_does_not_poison_the_controller(
         ray_cluster, tmp_path: Path, one_thread) -> None:
     (tmp_path / "space.yaml").write_text(DIVERGING)
     env = _env(tmp_path)
-    result = run_search(tmp_path / "space.yaml", searcher="rnn", trials=3, concurrency=2, epochs=2,
+    result = run_search(tmp_path / "space.yaml", final_top=0, searcher="rnn", trials=3, concurrency=2, epochs=2,
                         name="diverge", controller_options={"batch_size": 2}, **env)
     assert result.status == "FINISHED"
     [parent] = open_store(env["tracking_uri"]).job_runs("diverge")
@@ -108,7 +108,7 @@ def test_eight_concurrent_trials_lose_no_metric_point(ray_cluster, tmp_path: Pat
     (tmp_path / "space.yaml").write_text(CHATTY)
     env = _env(tmp_path)
     trials, epochs = 8, 5
-    result = run_search(tmp_path / "space.yaml", searcher="random", trials=trials, concurrency=8,
+    result = run_search(tmp_path / "space.yaml", final_top=0, searcher="random", trials=trials, concurrency=8,
                         epochs=epochs, cpus_per_trial=1, name="chatty", **env)
     assert result.status == "FINISHED"
     uri = env["tracking_uri"]
@@ -159,7 +159,7 @@ def test_yaml_python_tags_are_rejected_and_run_nothing(tmp_path: Path) -> None:
 
 def test_ui_binds_to_localhost_by_default(monkeypatch, tmp_path: Path) -> None:
     calls = []
-    monkeypatch.setattr(cli_module.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.setattr(cli_module, "_serve", lambda cmd: calls.append(cmd) or 0)
     result = CliRunner().invoke(cli, ["ui", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
                                       "--port", "5123"])
     assert result.exit_code == 0, result.output
@@ -174,7 +174,7 @@ def test_ui_binds_to_localhost_by_default(monkeypatch, tmp_path: Path) -> None:
 def test_job_names_cannot_escape_the_storage_directory(tmp_path: Path, name: str) -> None:
     (tmp_path / "space.yaml").write_text(CHATTY)
     with pytest.raises(JobError):
-        run_search(tmp_path / "space.yaml", name=name, **_env(tmp_path))
+        run_search(tmp_path / "space.yaml", final_top=0, name=name, **_env(tmp_path))
     with pytest.raises(JobError):
         resume_search(name, tracking_uri=_env(tmp_path)["tracking_uri"])
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray").exists()
@@ -184,5 +184,5 @@ def test_space_names_cannot_escape(tmp_path: Path) -> None:
     spec = tmp_path / "evil.yaml"
     spec.write_text("name: ../../evil\ntask: noop\ndecisions:\n  - name: a\n    choices: [1]\n")
     with pytest.raises(SpecError, match="name"):
-        run_search(spec, **_env(tmp_path))
+        run_search(spec, final_top=0, **_env(tmp_path))
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray").exists()

@@ -68,7 +68,7 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
     uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "ray"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "hyperseq.cli", "run", str(tmp_path / "space.yaml"), "--searcher", "rnn",
+    cmd = [sys.executable, "-m", "hyperseq.cli", "run", str(tmp_path / "space.yaml"), "--final-top", "0", "--searcher", "rnn",
            "--trials", str(TRIALS), "--concurrency", "2", "--epochs", str(EPOCHS), "--name", "crashy",
            "--tracking-uri", uri, "--storage", str(storage), "--seed", "3"]
     t0 = time.monotonic()
@@ -95,7 +95,7 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path) -> None:
     assert set(before) <= set(done_before) and 2 <= len(before) < TRIALS
 
     t1 = time.monotonic()
-    result = CliRunner().invoke(cli, ["resume", "crashy", "--tracking-uri", uri])
+    result = CliRunner().invoke(cli, ["resume", "crashy", "--tracking-uri", uri, "--storage", str(storage)])
     resumed_in = time.monotonic() - t1
     assert result.exit_code == 0, result.output
     print(f"driver killed after {killed_at:.1f} s; resume took {resumed_in:.1f} s")

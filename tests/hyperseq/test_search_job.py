@@ -96,7 +96,7 @@ def _best_json(uri: str, name: str) -> list[dict]:
 
 @pytest.mark.parametrize("searcher", ["random", "tpe"])
 def test_baseline_job(ray_cluster, store, searcher: str) -> None:
-    result = run_search(store["space"], searcher=searcher, trials=TRIALS, concurrency=2,
+    result = run_search(store["space"], final_top=0, searcher=searcher, trials=TRIALS, concurrency=2,
                         epochs=EPOCHS, tracking_uri=store["uri"], storage=store["storage"], seed=1)
     assert result.status == "FINISHED" and len(result.trials) == TRIALS
     _check_job(store["uri"], result.name, searcher, store["space"])
@@ -109,7 +109,7 @@ def test_baseline_job(ray_cluster, store, searcher: str) -> None:
 def test_rnn_job_through_the_cli(ray_cluster, store) -> None:
     runner = CliRunner()
     name = "tiny-rnn"
-    result = runner.invoke(cli, ["run", store["space"], "--searcher", "rnn", "--trials", str(TRIALS),
+    result = runner.invoke(cli, ["run", store["space"], "--final-top", "0", "--searcher", "rnn", "--trials", str(TRIALS),
                                  "--epochs", str(EPOCHS), "--concurrency", "2", "--name", name,
                                  "--tracking-uri", store["uri"], "--storage", store["storage"],
                                  "--controller-options", "lr=0.01,elite_size=4"])

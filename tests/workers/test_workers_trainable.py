@@ -37,7 +37,7 @@ def _children(env: dict[str, str], name: str) -> tuple:
 
 
 def test_diverged_children_get_the_floor(env) -> None:
-    result = run_search(_space("diverge"), searcher="rnn", trials=4, epochs=2, **env)
+    result = run_search(_space("diverge"), final_top=0, searcher="rnn", trials=4, epochs=2, **env)
     parent, children = _children(env, result.name)
     assert len(children) == 4 and result.best_reward == 0.0
     for run in children:
@@ -48,7 +48,7 @@ def test_diverged_children_get_the_floor(env) -> None:
 
 
 def test_crashing_children_fail_and_give_no_reward(env) -> None:
-    result = run_search(_space("crash"), searcher="rnn", trials=2, epochs=1, max_failures=1, **env)
+    result = run_search(_space("crash"), final_top=0, searcher="rnn", trials=2, epochs=1, max_failures=1, **env)
     parent, children = _children(env, result.name)
     assert result.status == "FINISHED" and result.best_reward is None and result.best_config is None
     assert len(children) == 4                                       # 2 trials x (1 try + 1 retry)
@@ -64,7 +64,7 @@ def test_crashing_children_fail_and_give_no_reward(env) -> None:
 
 def test_asha_stopped_trials_keep_their_best_reward(env) -> None:
     epochs = 3
-    result = run_search(_space("ok"), searcher="random", trials=10, epochs=epochs, scheduler="asha",
+    result = run_search(_space("ok"), final_top=0, searcher="random", trials=10, epochs=epochs, scheduler="asha",
                         seed=0, **env)
     parent, children = _children(env, result.name)
     assert len(children) == 10 and parent.data.params["scheduler"] == "asha"
@@ -87,7 +87,7 @@ class _Boom(tune.Callback):
 
 def test_a_job_that_raises_ends_failed_and_leaves_no_running_trial(env) -> None:
     with pytest.raises(Exception, match="boom"):            # a TuneError wrapping it
-        run_search(_space("ok"), searcher="rnn", trials=2, epochs=2, name="boom", callbacks=[_Boom()], **env)
+        run_search(_space("ok"), final_top=0, searcher="rnn", trials=2, epochs=2, name="boom", callbacks=[_Boom()], **env)
     parent, children = _children(env, "boom")
     assert parent.info.status == "FAILED"
     assert children and all(r.info.status != "RUNNING" for r in children)
@@ -101,7 +101,7 @@ def test_trial_seed_is_deterministic() -> None:
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
 def test_fractional_gpus_place_children_on_the_gpu(env) -> None:
     """Two trials with half a GPU each run at once, each on `cuda` (the GPU Ray granted)."""
-    result = run_search(_space("ok"), searcher="random", trials=2, concurrency=2, epochs=1,
+    result = run_search(_space("ok"), final_top=0, searcher="random", trials=2, concurrency=2, epochs=1,
                         gpus_per_trial=0.5, **env)
     _, children = _children(env, result.name)
     assert len(children) == 2

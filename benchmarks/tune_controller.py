@@ -1,0 +1,209 @@
+"""Tune and ablate the controller's sample-efficiency levers by tabular replay.
+
+    python benchmarks/tune_controller.py --variant "pq:elite_size=8" "ppo:ppo_epochs=4" --seeds 20
+    python benchmarks/tune_controller.py --ablation --seeds 50          # each lever off in turn
+    python benchmarks/tune_controller.py --table NAME --ablation        # benchmarks/data/NAME.csv/.yaml
+    python benchmarks/tune_controller.py --synthetic                    # tests/synthetic.py objective
+
+Drives `controller.Controller` directly (ask(1) / tell([cfg], [reward]), reward exp(-metric)
+for a metric to minimise, the metric itself to maximise), against Optuna's TPE and exact
+random search; regret and trials-to-top-1% by `benchmarks.tabular.summarize`. Each setting's
+mean ask+tell time per trial is measured too. Tune on the char_lm table (seeds 100-149) and
+the synthetic objective only; the other tables are the held-out report split. `--log` appends
+the printed table to benchmarks/results/controller_tuning.md. Prints a markdown table last.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from benchmarks.tabular import Table, exact_random, replay, summarize  # noqa: E402
+from controller.pairs import parse_pairs  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data"
+LOG = ROOT / "benchmarks" / "results" / "controller_tuning.md"
+CACHE = Path("/tmp/tune_controller_cache")       # one curve per (problem, row options, seed)
+# The options before this work (plain REINFORCE + PQT), spelled out so they survive new defaults.
+OLD = {"shaping": "ema", "replay_history": False, "ppo_epochs": 1, "dedup": False, "screen": 0,
+       "dyna_samples": 0, "batch_size": 4, "lr": 5e-3, "entropy_weight": 0.1, "elite_size": 8,
+       "elite_weight": 0.5}
+# Each lever toggled from the defaults (the ablation); dyna is off by default, so it is turned on.
+LEVERS_OFF = {"no dedup": {"dedup": False}, "no screening": {"screen": 0},
+              "ema shaping": {"shaping": "ema"}, "no history replay": {"replay_history": False},
+              "one epoch (no PPO)": {"ppo_epochs": 1}, "no elites (PQT)": {"elite_size": 0},
+              "with dyna (16 imagined)": {"dyna_samples": 16}}
+
+
+class RnnSearcher:
+    """`controller.Controller` in the replay loop's shape, timing every ask and tell."""
+
+    def __init__(self, space: Any, seed: int, **options: Any) -> None:
+        import torch
+        from controller import Controller
+        torch.set_num_threads(1)
+        self.ctrl = Controller(space, seed=seed, **options)
+        self.minimise = space.mode == "min"
+        self.seconds = 0.0
+
+    def ask(self) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        cfg = self.ctrl.ask(1)[0]
+        self.seconds += time.perf_counter() - t0
+        return cfg
+
+    def tell(self, config: dict[str, Any], metric: float | None) -> None:
+        t0 = time.perf_counter()
+        reward = None if metric is None else (math.exp(-metric) if self.minimise else metric)
+        self.ctrl.tell([config], [reward])
+        self.seconds += time.perf_counter() - t0
+
+
+class TPESearcher:
+    """Optuna's TPE minimising the metric (a minimal copy of the lead's adapter: ordinal grid
+    indices for numeric grids, categoricals otherwise, define-by-run for conditions)."""
+
+    def __init__(self, space: Any, seed: int) -> None:
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.space = space
+        self.study = optuna.create_study(direction="minimize" if space.mode == "min" else "maximize",
+                                         sampler=optuna.samplers.TPESampler(seed=seed))
+        self.pending: list[tuple[dict, Any]] = []
+
+    def ask(self) -> dict[str, Any]:
+        trial = self.study.ask()
+        chosen: dict[str, int] = {}
+        for slot in self.space.slots:
+            if self.space.is_active(slot, chosen):
+                if slot.numeric_grid:
+                    chosen[slot.key] = trial.suggest_int(slot.key, 0, len(slot.choices) - 1)
+                else:
+                    value = trial.suggest_categorical(slot.key, list(slot.choices))
+                    chosen[slot.key] = list(slot.choices).index(value)
+        by_key = {s.key: s for s in self.space.slots}
+        config = {k: by_key[k].choices[t] for k, t in chosen.items()}
+        self.pending.append((config, trial))
+        return config
+
+    def tell(self, config: dict[str, Any], metric: float | None) -> None:
+        trial = self.pending.pop(next(i for i, (c, _) in enumerate(self.pending) if c == config))[1]
+        if metric is None:
+            from optuna.trial import TrialState
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        self.study.tell(trial, metric if math.isfinite(metric) else (1e9 if self.space.mode == "min" else -1e9))
+
+
+def load_problem(table: str | None, synthetic: bool) -> Table:
+    if synthetic:
+        import synthetic as syn
+        space = syn.space()
+        metric = {tuple(space.encode(c)): syn.reward(c, space) for c in space}
+        return Table(space, metric, {"name": "synthetic"})
+    if table:
+        return Table.load(DATA / f"{table}.csv", DATA / f"{table}.yaml")
+    return Table.load()
+
+
+def one_run(job: tuple[str, dict, int, int, str | None, bool]) -> tuple[str, list[float], float]:
+    label, options, seed, trials, table, synthetic = job
+    from controller import ControllerOptions
+    resolved = "tpe" if label == "tpe" else json.dumps(
+        {**ControllerOptions.create(**options).__dict__, "seed": seed}, sort_keys=True)
+    for longer in (trials, 200, 400):           # a longer cached curve holds this one
+        tag = hashlib.sha1(json.dumps([resolved, seed, longer, table, synthetic]).encode()).hexdigest()[:16]
+        if longer >= trials and (CACHE / f"{tag}.json").exists():
+            cached = json.loads((CACHE / f"{tag}.json").read_text())
+            return label, cached["curve"][:trials], cached["ms"]
+    tag = hashlib.sha1(json.dumps([resolved, seed, trials, table, synthetic]).encode()).hexdigest()[:16]
+    path = CACHE / f"{tag}.json"
+    problem = load_problem(table, synthetic)
+    if label == "tpe":
+        searcher: Any = TPESearcher(problem.space, seed)
+    else:
+        searcher = RnnSearcher(problem.space, seed, **options)
+    t0 = time.perf_counter()
+    curve = replay(problem, searcher, trials)
+    cost = 1000 * getattr(searcher, "seconds", time.perf_counter() - t0) / trials
+    CACHE.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"curve": curve, "ms": cost}))
+    return label, curve, cost
+
+
+def run_all(rows: dict[str, dict], seeds: range, trials: int, table: str | None, synthetic: bool,
+            jobs: int) -> tuple[dict[str, list[list[float]]], dict[str, float]]:
+    work = [(label, opts, s, trials, table, synthetic) for label, opts in rows.items() for s in seeds]
+    curves: dict[str, list[list[float]]] = {label: [] for label in rows}
+    ms: dict[str, list[float]] = {label: [] for label in rows}
+    with ProcessPoolExecutor(jobs) as pool:
+        for label, curve, cost in pool.map(one_run, work, chunksize=1):
+            curves[label].append(curve)
+            ms[label].append(cost)
+            if len(curves[label]) == len(seeds):
+                print(f"done: {label} ({cost:.1f} ms/trial on the last seed)", file=sys.stderr, flush=True)
+    return curves, {k: sum(v) / len(v) for k, v in ms.items()}
+
+
+def markdown(summary: dict[str, dict], ms: dict[str, float], budgets: list[int]) -> str:
+    head = "| setting | " + " | ".join(f"@{b}" for b in budgets) + " | top1% reached | trials to top1% | ms/trial |"
+    lines = [head, "|" + " --- |" * (len(budgets) + 4)]
+    for name, s in summary.items():
+        cells = " | ".join(f"{s[b]['median']:.4f}" for b in budgets)
+        cost = f"{ms[name]:.1f}" if name in ms else "-"
+        lines.append(f"| {name} | {cells} | {s['top1pct_reached']} | {s['top1pct_median_trials']} | {cost} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", help="benchmarks/data/NAME.csv with NAME.yaml (default: char_lm table)")
+    ap.add_argument("--synthetic", action="store_true", help="the tests/synthetic.py objective")
+    ap.add_argument("--variant", nargs="*", default=[], help="LABEL:K=V,... rnn rows (options over the defaults)")
+    ap.add_argument("--ablation", action="store_true", help="defaults, each lever off, old defaults, TPE")
+    ap.add_argument("--no-baselines", action="store_true", help="skip TPE and the old defaults")
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=100)
+    ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200])
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--log", action="store_true", help="append the table to " + str(LOG.relative_to(ROOT)))
+    args = ap.parse_args()
+    rows: dict[str, dict] = {"rnn (defaults)": {}}
+    for v in args.variant:
+        label, _, pairs = v.partition(":")
+        rows[label] = parse_pairs(pairs)
+    if args.ablation:
+        rows.update({f"rnn, {name}": opts for name, opts in LEVERS_OFF.items()})
+    if not args.no_baselines:
+        rows.update({"rnn (old defaults)": OLD, "tpe": {}})
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    trials = max(args.budgets)
+    t0 = time.time()
+    curves, ms = run_all(rows, seeds, trials, args.table, args.synthetic, args.jobs)
+    problem = load_problem(args.table, args.synthetic)
+    summary = {name: summarize(problem, cs, args.budgets) for name, cs in curves.items()}
+    summary["random (exact)"] = exact_random(problem, args.budgets, trials)
+    name = "synthetic" if args.synthetic else (args.table or "char_lm_table")
+    text = (f"Problem `{name}`, seeds {seeds.start}-{seeds.stop - 1}, {trials} trials, "
+            f"{time.time() - t0:.0f} s. Median regret at each budget; "
+            f"`python benchmarks/tune_controller.py {' '.join(sys.argv[1:])}`\n"
+            + "".join(f"- `{k}`: {v}\n" for k, v in rows.items() if v) + "\n"
+            + markdown(summary, ms, args.budgets))
+    if args.log:
+        with LOG.open("a") as f:
+            f.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n{text}\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

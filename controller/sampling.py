@@ -1,0 +1,123 @@
+"""Drawing proposals from the policy: deduplication, screening, and the exhausted space.
+
+With dedup on, a proposal is never a config already tried (told, failed, warm-started) or
+asked and not yet told: the policy redraws up to `max_retries` rounds; then uniform draws
+take over; near exhaustion of an enumerable space the untried configs are listed and one is
+drawn at random. If fewer untried configs remain than were asked for, `SpaceExhausted` is
+raised and nothing is proposed. Only where the space is too large to list (more than
+`ENUMERATE_LIMIT` configs) and every retry hit a tried config does a repeat go out; that
+takes astronomically bad luck, and `stats["repeats"]` counts it.
+"""
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+import torch
+
+from search_spaces import SearchSpace
+
+from .memory import Memory, Pairs
+from .policy import Policy
+from .reward_model import RewardModel
+from .settings import ControllerOptions
+
+ENUMERATE_LIMIT = 100_000
+
+
+class SpaceExhausted(RuntimeError):
+    """Every configuration of the space was already tried (or fewer remain than asked for)."""
+
+    def __init__(self, asked: int, remaining: int) -> None:
+        super().__init__(f"search space exhausted: asked for {asked} new configs, {remaining} untried remain")
+        self.asked, self.remaining = asked, remaining
+
+
+def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator) -> list[Pairs]:
+    """n sequences sampled from the policy, as (slot, token) pairs."""
+    chosen: list[dict[str, int]] = [{} for _ in range(n)]
+    picked: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    slots = space.slots
+
+    def choose(i: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        active = torch.tensor([space.is_active(slots[i], c) for c in chosen])
+        tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+        tokens = tokens * active
+        for row in active.nonzero().flatten().tolist():
+            chosen[row][slots[i].key] = int(tokens[row])
+            picked[row].append((i, int(tokens[row])))
+        return tokens, active
+
+    with torch.no_grad():
+        policy.run(n, choose)
+    return [tuple(p) for p in picked]
+
+
+def decode(space: SearchSpace, pairs: Pairs) -> dict:
+    return {space.slots[s].key: space.slots[s].choices[t] for s, t in pairs}
+
+
+class Proposer:
+    """Turns policy draws into `n` proposals (distinct and untried when `dedup`)."""
+
+    def __init__(self, space: SearchSpace, options: ControllerOptions) -> None:
+        self.space, self.o = space, options
+        self._size: int | None = None
+        self.repeats = 0
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = self.space.size()
+        return self._size
+
+    def propose(self, n: int, policy: Policy, memory: Memory, model: RewardModel | None,
+                generator: torch.Generator) -> tuple[list[Pairs], list[Pairs]]:
+        """(proposals, told configs the policy redrew on the way)."""
+        per_round = max(n, self.o.screen if model is not None else n)
+        sample: Callable[[int], list[Pairs]] = lambda k: draw(policy, self.space, k, generator)
+        if not self.o.dedup:
+            pool = sample(per_round)
+            return self._pick(pool, n, model, generator), []
+        remaining = self.size - memory.used_count()
+        if remaining < n:
+            raise SpaceExhausted(n, remaining)
+        pool, seen, echoes = [], set(), []
+        for _ in range(1 + self.o.max_retries):
+            for key in sample(per_round):
+                if key in seen or memory.is_used(key):
+                    if key in memory.sums and len(echoes) < n:
+                        echoes.append(key)
+                    continue
+                seen.add(key)
+                pool.append(key)
+            if len(pool) >= n:
+                break
+        if len(pool) < n:
+            pool += self._fallback(n - len(pool), memory, seen, generator)
+        return self._pick(pool, n, model, generator), echoes
+
+    def _pick(self, pool: list[Pairs], n: int, model: RewardModel | None,
+              generator: torch.Generator) -> list[Pairs]:
+        if model is None or len(pool) <= n:
+            return pool[:n]
+        return [pool[i] for i in model.thompson(pool, n, generator)]
+
+    def _fallback(self, k: int, memory: Memory, seen: set, generator: torch.Generator) -> list[Pairs]:
+        """k untried configs drawn uniformly: by rejection, then by listing what is left."""
+        rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        out: list[Pairs] = []
+        for _ in range(64 * k + 64):
+            key = tuple(self.space.encode_slots(self.space.sample(rng)))
+            if key not in seen and not memory.is_used(key):
+                seen.add(key)
+                out.append(key)
+                if len(out) == k:
+                    return out
+        if self.size <= ENUMERATE_LIMIT:
+            left = [key for key in (tuple(self.space.encode_slots(c)) for c in self.space)
+                    if key not in seen and not memory.is_used(key)]
+            return out + rng.sample(left, k - len(out))
+        extra = [tuple(self.space.encode_slots(self.space.sample(rng))) for _ in range(k - len(out))]
+        self.repeats += len(extra)
+        return out + extra

@@ -1,0 +1,61 @@
+"""A `hyperseq run` driver as a real subprocess, for tests that signal or kill it."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from hyperseq.tracking.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def driver(tmp: Path, *args: str) -> Iterator[subprocess.Popen]:
+    """``python -m hyperseq.cli run ARGS`` in its own process group (killed with it after)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "hyperseq.cli", "run", *args], cwd=tmp, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(ProcessLookupError):     # the local Ray it started
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def trial_runs(uri: str, job: str) -> list:
+    """The job's trial runs ([] before the driver has created the store and the job)."""
+    store = open_store(uri)
+    if not store.exists():
+        return []
+    jobs = store.job_runs(job)
+    return store.trial_runs(jobs[0].info.run_id) if jobs else []
+
+
+def wait_until(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 180) -> None:
+    """Poll `ready()` until it holds; fail if the driver exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "driver exited"
+        if ready():
+            return
+        time.sleep(0.3)
+    raise AssertionError("the driver never reached the state waited for")
+
+
+def mid_search(uri: str, job: str, experiment: Path) -> Callable[[], bool]:
+    """>= 1 trial FINISHED and >= 1 RUNNING (read only once Tune's directory exists: the driver
+    has created the store by then; reading a sqlite store being created corrupts it)."""
+    def ready() -> bool:
+        if not experiment.exists():
+            return False
+        status = [r.info.status for r in trial_runs(uri, job)]
+        return "FINISHED" in status and "RUNNING" in status
+    return ready
