@@ -119,7 +119,7 @@ def main() -> None:
                     help="warm-start every searcher with N random-search trials of another seed")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
     args = ap.parse_args()
-    table = Table.load(args.table)
+    table = Table.load(args.table, args.table.with_suffix(".yaml"))
     t0 = time.time()
     variants = [parse_variant(v) for v in args.variant]
     for name, _ in variants:

@@ -5,9 +5,9 @@
     python benchmarks/tune_controller.py --table NAME --ablation        # benchmarks/data/NAME.csv/.yaml
     python benchmarks/tune_controller.py --synthetic                    # tests/synthetic.py objective
 
-Drives `controller.Controller` directly (ask(1) / tell([cfg], [reward]), reward exp(-metric)
-for a metric to minimise, the metric itself to maximise), against Optuna's TPE and exact
-random search; regret and trials-to-top-1% by `benchmarks.tabular.summarize`. Each setting's
+Replays the registry's rnn searcher (`hyperseq.searchers`, told the reward the workers would
+report: exp(-metric) for a loss, the metric itself to maximise) against its TPE searcher and
+exact random search; regret and trials-to-top-1% by `benchmarks.tabular.summarize`. Each setting's
 mean ask+tell time per trial is measured too. Tune on the char_lm table (seeds 100-149) and
 the synthetic objective only; the other tables are the held-out report split. `--log` appends
 the printed table to benchmarks/results/controller_tuning.md. Prints a markdown table last.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmarks.tabular import Table, exact_random, replay, summarize  # noqa: E402
+from benchmarks.tabular import SEARCHERS, Table, exact_random, replay, summarize  # noqa: E402
 from controller.pairs import parse_pairs  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
@@ -45,64 +44,26 @@ LEVERS_OFF = {"no dedup": {"dedup": False}, "no screening": {"screen": 0},
               "with dyna (16 imagined)": {"dyna_samples": 16}}
 
 
-class RnnSearcher:
-    """`controller.Controller` in the replay loop's shape, timing every ask and tell."""
+class Timed:
+    """A replay searcher from `benchmarks.tabular.SEARCHERS` (the registry's searchers, as jobs
+    use them), timing every ask and tell."""
 
-    def __init__(self, space: Any, seed: int, **options: Any) -> None:
+    def __init__(self, name: str, space: Any, seed: int, **options: Any) -> None:
         import torch
-        from controller import Controller
         torch.set_num_threads(1)
-        self.ctrl = Controller(space, seed=seed, **options)
-        self.minimise = space.mode == "min"
+        self.inner = SEARCHERS[name](space, seed, **options)
         self.seconds = 0.0
 
     def ask(self) -> dict[str, Any]:
         t0 = time.perf_counter()
-        cfg = self.ctrl.ask(1)[0]
+        config = self.inner.ask()
         self.seconds += time.perf_counter() - t0
-        return cfg
-
-    def tell(self, config: dict[str, Any], metric: float | None) -> None:
-        t0 = time.perf_counter()
-        reward = None if metric is None else (math.exp(-metric) if self.minimise else metric)
-        self.ctrl.tell([config], [reward])
-        self.seconds += time.perf_counter() - t0
-
-
-class TPESearcher:
-    """Optuna's TPE minimising the metric (a minimal copy of the lead's adapter: ordinal grid
-    indices for numeric grids, categoricals otherwise, define-by-run for conditions)."""
-
-    def __init__(self, space: Any, seed: int) -> None:
-        import optuna
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.space = space
-        self.study = optuna.create_study(direction="minimize" if space.mode == "min" else "maximize",
-                                         sampler=optuna.samplers.TPESampler(seed=seed))
-        self.pending: list[tuple[dict, Any]] = []
-
-    def ask(self) -> dict[str, Any]:
-        trial = self.study.ask()
-        chosen: dict[str, int] = {}
-        for slot in self.space.slots:
-            if self.space.is_active(slot, chosen):
-                if slot.numeric_grid:
-                    chosen[slot.key] = trial.suggest_int(slot.key, 0, len(slot.choices) - 1)
-                else:
-                    value = trial.suggest_categorical(slot.key, list(slot.choices))
-                    chosen[slot.key] = list(slot.choices).index(value)
-        by_key = {s.key: s for s in self.space.slots}
-        config = {k: by_key[k].choices[t] for k, t in chosen.items()}
-        self.pending.append((config, trial))
         return config
 
     def tell(self, config: dict[str, Any], metric: float | None) -> None:
-        trial = self.pending.pop(next(i for i, (c, _) in enumerate(self.pending) if c == config))[1]
-        if metric is None:
-            from optuna.trial import TrialState
-            self.study.tell(trial, state=TrialState.FAIL)
-            return
-        self.study.tell(trial, metric if math.isfinite(metric) else (1e9 if self.space.mode == "min" else -1e9))
+        t0 = time.perf_counter()
+        self.inner.tell(config, metric)
+        self.seconds += time.perf_counter() - t0
 
 
 def load_problem(table: str | None, synthetic: bool) -> Table:
@@ -129,10 +90,7 @@ def one_run(job: tuple[str, dict, int, int, str | None, bool]) -> tuple[str, lis
     tag = hashlib.sha1(json.dumps([resolved, seed, trials, table, synthetic]).encode()).hexdigest()[:16]
     path = CACHE / f"{tag}.json"
     problem = load_problem(table, synthetic)
-    if label == "tpe":
-        searcher: Any = TPESearcher(problem.space, seed)
-    else:
-        searcher = RnnSearcher(problem.space, seed, **options)
+    searcher = Timed("tpe", problem.space, seed) if label == "tpe" else Timed("rnn", problem.space, seed, **options)
     t0 = time.perf_counter()
     curve = replay(problem, searcher, trials)
     cost = 1000 * getattr(searcher, "seconds", time.perf_counter() - t0) / trials

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
+from ..envvars import temp_env
 from .probe import probe_store
 from .store import ChildRunHandle, Store, local_path
 from .tags import EXPERIMENT, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB, TAG_KIND, TAG_TRIAL
@@ -190,7 +191,8 @@ class MlflowStore(Store):
         return self.client.get_run(run_id)
 
     def download_artifact(self, run_id: str, path: str, dest: str) -> str:
-        return self.client.download_artifacts(run_id, path, dest)
+        with temp_env({"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}):   # no bar on stderr
+            return self.client.download_artifacts(run_id, path, dest)
 
 
 def trial_config(run: Any) -> dict[str, Any]:

@@ -20,7 +20,8 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])   # workers cannot i
 
 SPACE = {"name": "invalid", "decisions": [
     {"name": "report", "choices": [0.5, 1.0, 1.5, 2.0, 2.5, 3.5, 4.5]},
-    {"name": "num", "choices": [4]}]}
+    {"name": "num", "choices": [4]},
+    {"name": "pad", "choices": [0, 1, 2]}]}       # 21 configs: more than any test's samples
 
 
 def invalid_objective(config: dict) -> None:

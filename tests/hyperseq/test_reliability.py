@@ -37,7 +37,7 @@ decisions:
   - name: grad_clip
     choices: [0.0]
   - name: cell
-    choices: [gru, lstm]
+    choices: [rnn, gru, lstm]        # 3 configs for 3 trials: the controller never repeats one
   - name: layers
     choices: [1]
   - repeat: layers
