@@ -27,7 +27,7 @@ def print_table(df: Any, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title=title)
-    drop = {"run_id", "job", "stopped_early", "default", "trained_units"} if "trial_id" in df.columns else set()
+    drop = {"run_id", "job", "stopped_early", "trained_units"} if "trial_id" in df.columns else set()
     columns = [c for c in df.columns if c not in drop]
     if "trial_id" in df.columns:
         fixed = columns.index("epochs") + 1
