@@ -45,3 +45,11 @@ def reward(config: Mapping[str, Any], sp: SearchSpace | None = None) -> float:
         else:
             penalty += 0.1 * (got != want)
     return 1.0 - penalty
+
+
+def assert_identical(a: Any, b: Any) -> None:
+    """Two controllers in the same state: same stats and the same policy weights."""
+    import torch
+    assert a.stats == b.stats
+    for (k, va), vb in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
+        assert torch.equal(va, vb), k

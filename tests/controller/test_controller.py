@@ -92,9 +92,7 @@ def test_save_restore_continues_exactly(space):
         rewards = [synthetic.reward(c, space) for c in ca]
         a.tell(ca, rewards)
         b.tell(cb, rewards)
-    assert a.stats == b.stats
-    for (k, va), vb in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
-        assert torch.equal(va, vb), k
+    synthetic.assert_identical(a, b)
 
 
 def test_restore_rejects_other_space(space):

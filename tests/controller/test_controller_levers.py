@@ -121,9 +121,7 @@ def test_save_restore_continues_exactly_with_every_lever_on():
         rewards = [synthetic.reward(c, space) for c in ca]
         a.tell(ca, rewards)
         b.tell(cb, rewards)
-    assert a.stats == b.stats
-    for (k, va), vb in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
-        assert torch.equal(va, vb), k
+    synthetic.assert_identical(a, b)
 
 
 @pytest.mark.parametrize("options, name", [
