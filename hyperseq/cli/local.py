@@ -67,9 +67,9 @@ def resume(job: str, tracking_uri: str | None, storage: str | None) -> None:
     from ..jobs.resume import prepare_resume
     from ..tracking.query import JobNotFound
     try:
-        prepare_resume(job, tracking_uri, storage)           # every check, before Ray is imported
-        from ..jobs.run import resume_search
-        result = resume_search(job, tracking_uri=tracking_uri, progress=True, storage=storage)
+        spec, parent = prepare_resume(job, tracking_uri, storage)   # every check, before Ray is imported
+        from ..jobs.run import resume_prepared
+        result = resume_prepared(spec, parent, progress=True)
     except (JobError, JobNotFound, SpecError) as err:
         raise option_error(err) from None
     except KeyboardInterrupt:

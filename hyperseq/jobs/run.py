@@ -156,8 +156,14 @@ def resume_search(job: str, tracking_uri: str | None = None, progress: bool = Fa
     job, a FINISHED one, one whose driver still runs, or one without Tune state to restore
     under `storage` (the Ray Tune root the job ran with; default ~/ray_results).
     """
-    from ..tracking.writer import shared_writer
     spec, parent = prepare_resume(job, tracking_uri, storage)
+    return resume_prepared(spec, parent, progress=progress, callbacks=callbacks)
+
+
+def resume_prepared(spec: JobSpec, parent: Any, progress: bool = False,
+                    callbacks: list | None = None) -> JobResult:
+    """Finish a job `resume.prepare_resume` checked (as `execute` runs a prepared spec)."""
+    from ..tracking.writer import shared_writer
     quiet_tune()
     writer = shared_writer()
     # Tune's analysis of the restored experiment warns per trial that it has no result files.
