@@ -115,8 +115,12 @@ class Rungs:
 
 
 def _start(pool: ProcessPoolExecutor, name: str, searcher: Any, rungs: Rungs, args: argparse.Namespace,
-           fixed: dict, device: str, deadline: float, seed: int) -> tuple[Future, dict]:
+           fixed: dict, device: str, deadline: float, seed: int) -> tuple[Future, dict] | None:
+    """Start a promoted trial or a new one; None once the searcher has nothing left to propose
+    (a searcher that never repeats a config, over a small space it has exhausted)."""
     job = rungs.promotion() or {"config": searcher.ask(), "rung": 0}
+    if job["config"] is None:
+        return None
     fut = pool.submit(train_child, {**job["config"], **fixed}, rungs.epochs[job["rung"]], args.explore_steps,
                       device, deadline, seed)
     return fut, {"searcher": name, **job}
@@ -130,14 +134,18 @@ def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, ar
     running: dict[Future, dict] = {}
     trials: list[dict] = []
     seeds = itertools.count()                       # one child seed per trial
+    spent: set[str] = set()                         # searchers that had nothing left to propose
     while True:
         durations = [t["seconds"] / max(1, len(t["curve"])) for t in trials if t["status"] == "done"]
         per_epoch = statistics.median(durations) if durations else 0.0
         for name, searcher in searchers.items():
-            while sum(r["searcher"] == name for r in running.values()) < share[name] and \
-                    time.time() + per_epoch < deadline:
-                fut, info = _start(pool, name, searcher, rungs[name], args, fixed, device, deadline, next(seeds))
-                running[fut] = {**info, "start": time.time() - t0}
+            while name not in spent and sum(r["searcher"] == name for r in running.values()) < share[name] \
+                    and time.time() + per_epoch < deadline:
+                started = _start(pool, name, searcher, rungs[name], args, fixed, device, deadline, next(seeds))
+                if started is None:
+                    spent.add(name)
+                    break
+                running[started[0]] = {**started[1], "start": time.time() - t0}
         if not running:
             return trials
         done, _ = wait(running, timeout=max(1.0, deadline - time.time()), return_when=FIRST_COMPLETED)

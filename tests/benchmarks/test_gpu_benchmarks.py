@@ -68,3 +68,20 @@ def test_search_keeps_its_budget_and_reports_every_trial(tmp_path):
     from benchmarks.gpu_search import markdown
     text = markdown(result)
     assert "| default | - |" in text and "1.4697" in text
+
+
+def test_search_stops_asking_a_searcher_that_exhausted_its_space(tmp_path):
+    """The rnn never repeats a config: over a two-config space it proposes two, then the explore
+    phase goes on with the other searcher instead of crashing on an empty proposal."""
+    space = tmp_path / "two.yaml"
+    space.write_text("name: two\ntask: char_lm\nmetric: val_loss\nmode: min\ndecisions:\n"
+                     "  - {name: cell, choices: [rnn, gru]}\n  - {name: hidden, choices: [32]}\n")
+    out = tmp_path / "search.json"
+    run_script("gpu_search.py", "--device", "cpu", "--minutes", "0.3", "--slots", "2", "--space", str(space),
+               "--schedule", "none", "--fixed", "batch_size=8,embed=16,seq_len=32,eval_chars=2048",
+               "--explore-epochs", "1", "--explore-steps", "2", "--final-epochs", "1", "--final-steps", "2",
+               "--final-top", "1", "--out", str(out))
+    trials = json.loads(out.read_text())["trials"]
+    rnn = [t["config"]["cell"] for t in trials if t["searcher"] == "rnn"]
+    assert sorted(rnn) == ["gru", "rnn"]
+    assert sum(t["searcher"] == "random" for t in trials) > 2       # random kept its slot busy
