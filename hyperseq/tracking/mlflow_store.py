@@ -1,22 +1,25 @@
 """`MlflowStore`: the `Store` interface on MLflow (sqlite, file, server or database URIs).
 
 Everything goes through `MlflowClient` with an explicit tracking URI (no fluent global state),
-so one process can serve several stores and worker threads. Why the driver creates the store
-first: several processes creating a fresh sqlite database at once corrupt it. Why not MLflow's
+so one process can serve several stores and worker threads. Several processes creating a fresh
+sqlite database at once corrupt it: the driver creates the store before any helper uses it, and
+drivers serialise the creation with a lock file beside the db (`_creation_lock`). Why not MLflow's
 Ray Tune callback: it leaves runs RUNNING after a restore.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..envvars import temp_env
@@ -48,6 +51,19 @@ def _now_ms() -> int:
 
 def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
     return [RunTag(k, str(v)[:MAX_TAG]) for k, v in (tags or {}).items()]
+
+
+@contextlib.contextmanager
+def _creation_lock(path: Path) -> Iterator[None]:
+    """``<db>.lock`` beside a sqlite store, held (`fcntl.flock`, blocking) while a process opens
+    it: MLflow creates the tables on first use, and two processes doing so at once corrupt the
+    new database (duplicate columns, a failed migration). The kernel releases it if the holder dies."""
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _use_wal(path: Path) -> None:
@@ -85,9 +101,19 @@ class MlflowStore(Store):
     @functools.cached_property
     def client(self) -> MlflowClient:
         """Built on first use: building it creates a local store, which `exists` must not.
-        The store is probed first (short timeouts): MLflow itself retries for minutes."""
+        The store is probed first (short timeouts): MLflow itself retries for minutes. A sqlite
+        store is opened under `_creation_lock` (its first use creates the tables)."""
         probe_store(self.uri)
-        return MlflowClient(tracking_uri=self.uri)
+        path = local_path(self.uri)
+        if path is None or not self.uri.startswith("sqlite:"):
+            return MlflowClient(tracking_uri=self.uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _creation_lock(path):
+            fresh = not path.exists() or path.stat().st_size == 0
+            client = MlflowClient(tracking_uri=self.uri)             # creates (or migrates) the schema
+            if fresh:
+                _use_wal(path)
+        return client
 
     def probe(self, write: bool = False) -> None:
         probe_store(self.uri, write)
@@ -97,22 +123,25 @@ class MlflowStore(Store):
         return True if path is None else path.exists()
 
     def ensure(self) -> str:
-        """Artifacts of a local store go to ``mlartifacts/`` next to it (not the current dir)."""
+        """Artifacts of a local store go to ``mlartifacts/`` next to it (not the current dir).
+        Two drivers creating the experiment at once: the second one uses the first one's."""
         path = local_path(self.uri)
-        fresh_sqlite = path is not None and self.uri.startswith("sqlite:") and not path.exists()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        client = self.client                                     # creates the schema
-        if fresh_sqlite:
-            _use_wal(path)
-        exp = client.get_experiment_by_name(EXPERIMENT)
+        exp = self.client.get_experiment_by_name(EXPERIMENT)            # creates the schema
         if exp is not None:
             return exp.experiment_id
         location = None
         if path is not None:
             base = path.parent if path.suffix else path
             location = (base / "mlartifacts").resolve().as_uri()
-        return self.client.create_experiment(EXPERIMENT, artifact_location=location)
+        try:
+            return self.client.create_experiment(EXPERIMENT, artifact_location=location)
+        except MlflowException as err:
+            exp = self.client.get_experiment_by_name(EXPERIMENT)
+            if exp is None:
+                raise err from None
+            return exp.experiment_id
 
     def experiment_id(self) -> str | None:
         """The experiment's id, or None when the store or experiment does not exist."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,27 @@ def test_default_uri_uses_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_tracking_uri() == "http://example:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert default_tracking_uri().startswith("sqlite:///") and default_tracking_uri().endswith("mlflow.db")
+
+
+def _start_job_at(uri: str, name: str, go: Any) -> str:
+    """In a fresh process (imports done): meet the other one, then start a job on a new store."""
+    go.wait(120)
+    open_store(uri).start_job(name, {}, {"trials": 1})
+    return name
+
+
+def test_drivers_creating_one_sqlite_store_at_once_both_succeed(tmp_path: Path) -> None:
+    """Two processes that start a job on the same new sqlite store at the same moment: MLflow's
+    table creation is serialised by a lock file beside the db (unlocked, one crashes with a
+    duplicate column or a failed alembic migration)."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        for attempt in range(2):
+            uri = f"sqlite:///{tmp_path / f'race{attempt}.db'}"
+            go = manager.Barrier(2)
+            pending = [pool.apply_async(_start_job_at, (uri, f"job{i}", go)) for i in range(2)]
+            assert sorted(p.get(120) for p in pending) == ["job0", "job1"]
+            runs = open_store(uri).job_runs()
+            assert sorted(r.data.tags[T.TAG_JOB] for r in runs) == ["job0", "job1"]
+            assert len({r.info.experiment_id for r in runs}) == 1
