@@ -29,12 +29,14 @@ from ..searchers.tune import TuneSearcher, live_searcher
 from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import best_configs
-from ..tracking.store import open_store
-from . import final, warm
+from ..tracking.store import StoreError, open_store
+from . import final, state, warm
+from .state import StateKeeper
+from .watch import StoreWatch
 from .hooks import Forward, active
 from .lock import job_lock
 from .ray_env import ANALYSIS_LOGGER, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
-from .resume import close_interrupted, prepare_resume
+from .resume import close_interrupted, prepare_resume, space_copy
 from .spec import JobSpec, prepare_job
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,7 @@ def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None
                 T.TAG_STORAGE: spec.experiment_path,
                 T.TAG_OPTIONS: json.dumps(spec.options.saved(), sort_keys=True)}
         store = open_store(spec.tracking_uri)
+        space_copy(spec.storage, spec.name).write_text(spec.space.to_yaml())
         parent, exp_id = store.start_job(spec.name, tags, spec.params())
         store.log_text(parent, spec.space.to_yaml(), "space.yaml")
         return _drive(spec, parent, exp_id, writer, progress, callbacks, _tuner, [])
@@ -170,35 +173,49 @@ def resume_prepared(spec: JobSpec, parent: Any, progress: bool = False,
     logging.getLogger(ANALYSIS_LOGGER).setLevel(logging.ERROR)
     with job_lock(spec.storage, spec.name), ray_session():
         check_cluster(spec)
-        history = close_interrupted(spec.tracking_uri, parent.info.run_id, spec.experiment_path,
-                                    final.final_path(spec))
+        restorable = state.recover(Path(spec.experiment_path))      # else Tune saved nothing yet
+        final_saved = state.recover(Path(final.final_path(spec)))
+        history = close_interrupted(spec.tracking_uri, parent.info.run_id,
+                                    spec.experiment_path if restorable else None,
+                                    final.final_path(spec) if final_saved else None, spec.space)
         open_store(spec.tracking_uri).reopen(parent.info.run_id)
         return _drive(spec, parent.info.run_id, parent.info.experiment_id, writer, progress,
-                      callbacks, _restored_tuner, history)
+                      callbacks, _restored_tuner if restorable else _tuner, history)
 
 
 def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
            callbacks: list | None, make_tuner: Callable[..., Any], history: list[float | None]) -> JobResult:
     """The search (`make_tuner(spec, searcher, trainable)`), then the final phase; end the
-    parent run. `history`: rewards of the trials that finished before (a resumed job)."""
-    status = "FAILED"
+    parent run. `history`: rewards of the trials that finished before (a resumed job). A store
+    that stops taking writes stops the job (`StoreWatch`): StoreError, and nothing more written."""
+    status: str | None = "FAILED"
+    watch = StoreWatch(spec.tracking_uri, writer)
     try:
-        monitor, searcher = _search(spec, parent, exp_id, writer, progress, callbacks, make_tuner, history)
+        monitor, searcher = _search(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])],
+                                    make_tuner, history)
+        watch.check(spec.name, spec.experiment_path)
         status = "FINISHED" if monitor.completed >= spec.trials or searcher.exhausted else "KILLED"
         if status == "FINISHED" and spec.final_top > 0:
-            status = _final_phase(spec, parent, exp_id, writer, progress, callbacks)
-        if not writer.flush():
+            status = _final_phase(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])])
+            watch.check(spec.name, final.final_path(spec))
+        flushed = writer.flush()
+        watch.check(spec.name, spec.experiment_path)
+        if not flushed:
             log.warning("some MLflow writes of job %s may be missing", spec.name)
         table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
         _log_artifacts(spec, parent, table, monitor)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
+    except StoreError:
+        status = None
+        raise
     finally:
-        writer.flush()
-        if status != "FINISHED":
-            _close_live_runs(spec, parent)
-        open_store(spec.tracking_uri).set_status(parent, status)
+        if status is not None:
+            writer.flush()
+            if status != "FINISHED":
+                _close_live_runs(spec, parent)
+            open_store(spec.tracking_uri).set_status(parent, status)
     return _result(spec, parent, exp_id, status, table)
 
 
@@ -228,7 +245,7 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
                              on_progress, history=history)
         tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
         with tune_env(), live_searcher(spec.name, searcher), \
-                active(spec.name, [recorder, monitor, *(callbacks or [])]):
+                active(spec.name, [recorder, monitor, StateKeeper(spec.experiment_path), *(callbacks or [])]):
             tuner.fit()
     monitor.flush()
     return monitor, searcher
@@ -249,7 +266,8 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
         counter = final.Counter(on_progress)
         tuner = final.tuner(spec, configs, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial),
                             [Forward(label)])
-        with tune_env(), active(label, [recorder, counter, *(callbacks or [])]):
+        with tune_env(), active(label, [recorder, counter, StateKeeper(final.final_path(spec)),
+                                        *(callbacks or [])]):
             grid = tuner.fit()
     done = sum(r.metrics.get("trial_done", False) or r.error is not None for r in grid)
     return "FINISHED" if done >= len(configs) else "KILLED"

@@ -13,6 +13,7 @@ import fcntl
 import functools
 import json
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -66,8 +67,21 @@ def _creation_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _create_sqlite(path: Path) -> None:
+    """Create a sqlite store's tables aside and rename the file into place: a process killed
+    while MLflow runs its migrations (a second or two) leaves no half-made store behind."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    for stale in path.parent.glob(f".{path.name}.creating-*"):       # a killed creator's
+        stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    base = path.parent if path.suffix else path
+    SqlAlchemyStore(f"sqlite:///{tmp}", (base / "mlartifacts").resolve().as_uri()).engine.dispose()
+    _use_wal(tmp)
+    os.replace(tmp, path)
+
+
 def _use_wal(path: Path) -> None:
-    """Write-ahead logging for a sqlite store we just created: a commit costs one fsync, not
+    """Write-ahead logging for a sqlite store we create: a commit costs one fsync, not
     several, and readers (queries, the UI) no longer block the writer. The mode is stored in
     the database file; stores created elsewhere are left as they are."""
     import sqlite3
@@ -109,11 +123,9 @@ class MlflowStore(Store):
             return MlflowClient(tracking_uri=self.uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         with _creation_lock(path):
-            fresh = not path.exists() or path.stat().st_size == 0
-            client = MlflowClient(tracking_uri=self.uri)             # creates (or migrates) the schema
-            if fresh:
-                _use_wal(path)
-        return client
+            if not path.exists() or path.stat().st_size == 0:
+                _create_sqlite(path)
+            return MlflowClient(tracking_uri=self.uri)
 
     def probe(self, write: bool = False) -> None:
         probe_store(self.uri, write)
@@ -163,6 +175,9 @@ class MlflowStore(Store):
             PARENT: parent_run_id, TAG_KIND: "trial", TAG_JOB: job, TAG_TRIAL: trial_id,
             TAG_CONFIG: json.dumps(dict(config), sort_keys=True)[:MAX_TAG], **(tags or {})})
         return MlflowChildRun(self, run.info.run_id, config)
+
+    def child(self, run_id: str, config: Mapping[str, Any]) -> MlflowChildRun:
+        return MlflowChildRun(self, run_id, config)
 
     def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
         if tags:

@@ -136,11 +136,15 @@ class TrialRecorder(UsesWriter, tune.Callback):
             self.writer.submit(close_child, self.target, trial.trial_id, self._config(trial), status, tags)
 
     def _config(self, trial: Any) -> dict[str, Any]:
-        """The trial's hyperparameters: a search config projected on the space; a final-phase
-        config (under FINAL_KEY) as given, without its ``hyperseq.*`` marks."""
-        if FINAL_KEY in trial.config:
-            return {k: v for k, v in trial.config[FINAL_KEY].items() if not k.startswith("hyperseq.")}
-        try:
-            return self.space.project(trial.config)
-        except ValueError:
-            return dict(trial.config)
+        return trial_params(self.space, trial.config)
+
+
+def trial_params(space: SearchSpace | None, config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's hyperparameters: a search config projected on the space; a final-phase config
+    (under FINAL_KEY) as given, without its ``hyperseq.*`` marks."""
+    if FINAL_KEY in config:
+        return {k: v for k, v in config[FINAL_KEY].items() if not k.startswith("hyperseq.")}
+    try:
+        return space.project(config) if space is not None else dict(config)
+    except ValueError:
+        return dict(config)

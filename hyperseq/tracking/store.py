@@ -118,6 +118,11 @@ class Store(ABC):
         """Create a trial's child run under `parent_run_id`."""
 
     @abstractmethod
+    def child(self, run_id: str, config: Mapping[str, Any]) -> ChildRunHandle:
+        """An existing child run, to continue (a resume completing a run whose writes were cut
+        short); `config` (the params, {} when already recorded) goes with the next write."""
+
+    @abstractmethod
     def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
         """End a run FINISHED / FAILED / KILLED (with optional final tags)."""
 

@@ -6,11 +6,14 @@ Tune's per-trial time (BENCHMARKS.md, orchestration overhead), so the writes run
 in a child process (``python -m hyperseq.tracking.writer``) fed through a pipe by a feeder thread.
 
 - `submit(fn, *args)` queues a call of a module-level function (pickled by reference);
-  errors are logged by the helper, never raised: tracking must not kill a search;
+  errors are never raised: the first one is reported back (`failure`) and the helper skips
+  the writes after it; the job (`jobs.watch`) then stops cleanly instead of losing trials;
 - `flush()` waits until everything submitted so far is done (the helper acknowledges a
   marker on its stdout); `close()` flushes and ends the helper;
 - `shared_writer()` is one writer per driver process, started early (its ~2 s of MLflow
-  imports overlap Ray's start) and reused by the jobs that process runs.
+  imports overlap Ray's start) and reused by the jobs that process runs;
+- a driver that dies without closing it (SIGKILL) loses what it had queued: the helper stops
+  once its parent is gone, before a resume of the job reconciles the store.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 ACK = b"hyperseq-writer-ack "
+FAIL = b"hyperseq-writer-fail "          # a write that failed, in one line (the first is kept)
 
 
 class BackgroundWriter:
@@ -44,6 +48,7 @@ class BackgroundWriter:
         self._queue: queue.Queue = queue.Queue()
         self._markers = itertools.count(1)
         self._acked = 0
+        self.failure: str | None = None    # the first write the helper could not make
         self._cond = threading.Condition()
         self._closed = False
         self._feeder = threading.Thread(target=self._feed, name="hyperseq-writer-feed", daemon=True)
@@ -62,14 +67,15 @@ class BackgroundWriter:
         self._queue.put((fn, args, kwargs))
 
     def flush(self, timeout: float = 300.0) -> bool:
-        """Wait until every call submitted so far has run; False on timeout or a dead helper."""
+        """Wait until every call submitted so far has run; False on timeout, a dead helper or
+        a failed write (`failure`: the store is refusing writes, the rest would wait in vain)."""
         if self._proc.poll() is not None:
             return False
         marker = next(self._markers)
         self._queue.put(("__flush__", marker))
         with self._cond:
-            return self._cond.wait_for(lambda: self._acked >= marker or self._proc.poll() is not None,
-                                       timeout) and self._acked >= marker
+            return self._cond.wait_for(lambda: self._acked >= marker or self._proc.poll() is not None
+                                       or self.failure is not None, timeout) and self._acked >= marker
 
     def close(self, timeout: float = 300.0) -> None:
         """Flush, then end the helper (idempotent)."""
@@ -106,6 +112,10 @@ class BackgroundWriter:
 
     def _read(self) -> None:
         for line in self._proc.stdout:
+            if line.startswith(FAIL) and self.failure is None:
+                with self._cond:
+                    self.failure = line[len(FAIL):].decode(errors="replace").strip()
+                    self._cond.notify_all()
             if line.startswith(ACK):
                 with self._cond:
                     self._acked = int(line[len(ACK):])
@@ -151,21 +161,33 @@ class UsesWriter:
 
 
 def _serve(stream: Any, acks: Any) -> None:
-    """Helper process: apply pickled calls until EOF; acknowledge flush markers."""
+    """Helper process: apply pickled calls until EOF; acknowledge flush markers. Once the
+    driver is gone (killed: this process was handed to another parent), the rest is dropped: a
+    resume reconciles the store with Tune's state, and a late write would undo that."""
+    driver, failed = os.getppid(), False
     while True:
         try:
             item = pickle.load(stream)
         except EOFError:
+            return
+        if os.getppid() != driver:
+            log.warning("the driver (pid %d) is gone; dropping its remaining MLflow writes", driver)
             return
         if item[0] == "__flush__":
             acks.write(ACK + str(item[1]).encode() + b"\n")
             acks.flush()
             continue
         fn, args, kwargs = item
+        if failed:                                     # the job is stopping; a resume records the rest
+            continue
         try:
             fn(*args, **kwargs)
-        except Exception as err:                       # noqa: BLE001 - tracking is best effort
-            log.warning("MLflow write %s failed: %s", getattr(fn, "__name__", fn), err)
+        except Exception as err:                       # noqa: BLE001 - reported, never raised here
+            log.debug("MLflow write %s failed: %s", getattr(fn, "__name__", fn), err)
+            failed = True
+            line = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+            acks.write(FAIL + line.encode(errors="replace") + b"\n")
+            acks.flush()
 
 
 if __name__ == "__main__":
@@ -174,4 +196,5 @@ if __name__ == "__main__":
     acks = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, not the acks
     import hyperseq.tracking.mlflow_store  # noqa: F401 - the MLflow imports, before the first write
+    logging.getLogger("mlflow").setLevel(logging.CRITICAL)   # a failed write is reported to the driver
     _serve(sys.stdin.buffer, acks)

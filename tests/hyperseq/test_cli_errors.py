@@ -154,7 +154,7 @@ def test_resume_errors(env, args: list[str], words: list[str]) -> None:
     ("FINISHED", {}, ["done-job", "FINISHED", "nothing to resume"]),
     ("RUNNING", {}, ["done-job", "cannot be resumed"]),
     ("RUNNING", {T.TAG_OPTIONS: "{}", T.TAG_STORAGE: "/nonexistent/done-job"},
-     ["done-job", "no Ray Tune experiment state", "/nonexistent/done-job"]),
+     ["done-job", "/nonexistent/done-job", "is not", "--storage"]),
 ])
 def test_resume_of_a_job_that_cannot_be_resumed(env, status: str, tags: dict, words: list[str]) -> None:
     runner, tmp, opts = env

@@ -1,0 +1,145 @@
+"""Tune's experiment state survives a SIGKILL: a last good copy, and the repair a resume runs.
+
+Tune rewrites ``experiment_state-*.json`` and ``searcher-state-*.pkl`` in the experiment
+directory about once a second by copying them from its staging directory, in place: a driver
+killed inside that window leaves a file empty or cut short, and `Tuner.restore` then fails.
+So `StateKeeper` (a Tune callback, in the driver) keeps a copy of the whole set in
+``<experiment>/.hyperseq-state`` each time it changed and every file is whole (the set is
+swapped in by renaming a directory, never written in place), and `recover` (run by a resume,
+under the job's lock) puts the kept copy back in place of a damaged file, or reports that
+Tune saved nothing whole yet, so the resume starts the experiment afresh.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickletools
+import shutil
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+KEEP = ".hyperseq-state"
+PATTERNS = ("tuner.pkl", "experiment_state-*.json", "searcher-state-*.pkl")
+PERIOD_S = 1.0                        # how often the keeper looks (Tune saves about once a second)
+
+
+def intact(path: Path) -> bool:
+    """The file is whole: JSON that parses; a pickle whose opcodes run to STOP (read, never
+    executed); a zip (torch's format) whose members check out."""
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_bytes())
+            return True
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                return z.testzip() is None
+        data = path.read_bytes()
+        return bool(data) and any(op.name == "STOP" for op, _, _ in pickletools.genops(data))
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
+
+
+def state_files(exp: Path) -> list[Path]:
+    return sorted(p for pattern in PATTERNS for p in exp.glob(pattern) if p.is_file())
+
+
+def kept(exp: Path) -> Path | None:
+    """The kept copy's directory (the previous one if a swap was cut short), or None."""
+    for name in (KEEP, KEEP + ".old"):
+        if (exp / name / "COMPLETE").is_file():
+            return exp / name
+    return None
+
+
+def snapshot(exp: Path) -> bool:
+    """Copy the state files into ``KEEP`` if all are whole; False (the old copy stays) if not."""
+    files = state_files(exp)
+    if not files or not all(intact(f) for f in files):
+        return False
+    new, cur, old = exp / (KEEP + ".new"), exp / KEEP, exp / (KEEP + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    for f in files:
+        shutil.copy2(f, new / f.name)
+    if not all(intact(new / f.name) for f in files):       # Tune rewrote one while we copied
+        shutil.rmtree(new, ignore_errors=True)
+        return False
+    (new / "COMPLETE").touch()
+    shutil.rmtree(old, ignore_errors=True)
+    if cur.exists():
+        cur.rename(old)
+    new.rename(cur)
+    shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
+def repair(exp: Path) -> list[str]:
+    """Replace each damaged state file by its kept copy (or drop it when none was kept: Tune
+    then restores from the state an earlier session left); return the names repaired."""
+    keep = kept(exp)
+    repaired = []
+    for f in state_files(exp):
+        if intact(f):
+            continue
+        copy = keep / f.name if keep else None
+        if copy is not None and copy.is_file() and intact(copy):
+            tmp = f.with_name(f.name + ".tmp")
+            shutil.copy2(copy, tmp)
+            os.replace(tmp, f)
+        else:
+            f.unlink()
+        repaired.append(f.name)
+    if keep is not None and not (exp / "tuner.pkl").is_file() and (keep / "tuner.pkl").is_file():
+        shutil.copy2(keep / "tuner.pkl", exp / "tuner.pkl")
+        repaired.append("tuner.pkl")
+    return repaired
+
+
+def recover(exp: Path) -> bool:
+    """Make the experiment restorable (`repair`); True if it is. False when Tune saved no whole
+    state yet (a driver killed in its first second): the partial directory is removed, and the
+    caller starts the experiment afresh."""
+    if not exp.is_dir():
+        return False
+    repair(exp)
+    if (exp / "tuner.pkl").is_file() and any(exp.glob("experiment_state-*.json")):
+        return True
+    shutil.rmtree(exp)
+    return False
+
+
+def newest_state(exp: Path) -> Path | None:
+    """The newest whole ``experiment_state-*.json``, in the directory or its kept copy."""
+    keep = kept(exp)
+    candidates = [*exp.glob("experiment_state-*.json"), *(keep.glob("experiment_state-*.json") if keep else [])]
+    whole = [p for p in candidates if intact(p)]
+    return max(whole, key=lambda p: p.name) if whole else None
+
+
+class StateKeeper(tune.Callback):
+    """Keeps the last good copy of an experiment's state while it runs (see the module)."""
+
+    def __init__(self, experiment_path: str) -> None:
+        self.exp = Path(experiment_path)
+        self._seen: tuple = ()
+        self._next = 0.0
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if time.monotonic() >= self._next:
+            self._next = time.monotonic() + PERIOD_S
+            self._keep()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._keep()                                  # Tune's last save ran just before
+
+    def _keep(self) -> None:
+        try:
+            seen = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in state_files(self.exp))
+        except OSError:
+            return
+        if seen and seen != self._seen and snapshot(self.exp):
+            self._seen = seen

@@ -1,0 +1,104 @@
+"""Kill at random: SIGKILL a no-op job's driver at 20 random moments and resume it each time.
+
+Each driver (`hyperseq run`, then `hyperseq resume`: real subprocesses, each with its own local
+Ray, one real sqlite store) is killed, with its process group, at a moment drawn uniformly over
+a driver's life: imports, Ray's start, the store's creation, the job's, mid-search, the end.
+Every resume must either be killed in turn or finish (exit 0), and every job must end
+FINISHED with exactly one FINISHED run per trial and nothing left RUNNING. A job killed before
+its parent run existed has nothing to resume: it is started again with `run`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.store import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+KILLS, TRIALS, EPOCHS = 20, 6, 2
+LIFE_S = (0.3, 16.0)           # a kill moment, seconds after the driver starts
+SPACE = """\
+name: killable
+task: noop
+decisions:
+  - {name: a, choices: [1, 2, 3, 4]}
+  - {name: b, choices: [x, y]}
+  - {name: sleep, choices: [0.3]}
+"""
+
+
+def _writers_of_dead_drivers() -> list[int]:
+    """MLflow writer helpers not started by this process (a killed driver's, still exiting)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if b"hyperseq.tracking.writer" in (proc / "cmdline").read_bytes() and \
+                    int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) != os.getpid():
+                found.append(int(proc.name))
+    return found
+
+
+def _drive(tmp: Path, args: list[str], kill_after: float | None) -> int | None:
+    """Run a driver; SIGKILL it (and its group) after `kill_after` s. Its exit code, or None if killed."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "hyperseq.cli", *args], cwd=tmp, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        proc.wait(kill_after if kill_after is not None else 300)
+        if proc.returncode != 0:
+            pytest.fail(f"{args[0]} exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        return proc.returncode
+    except subprocess.TimeoutExpired:
+        if kill_after is None:
+            raise
+        return None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        deadline = time.monotonic() + 30
+        while _writers_of_dead_drivers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def _check_job(uri: str, job: str) -> None:
+    [parent] = open_store(uri).job_runs(job)
+    assert parent.info.status == "FINISHED", (job, parent.info.status)
+    runs = open_store(uri).trial_runs(parent.info.run_id)
+    finished = [r.data.tags[T.TAG_TRIAL] for r in runs if r.info.status == "FINISHED"]
+    assert len(finished) == TRIALS and len(set(finished)) == TRIALS, (job, finished)
+    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}, (job, [r.info.status for r in runs])
+    assert parent.data.metrics["trials_completed"] == TRIALS
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
+    (tmp_path / "space.yaml").write_text(SPACE)
+    uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "ray")
+    rng = random.Random(16)
+    kills, jobs, moments = 0, 0, []
+    while kills < KILLS:
+        job = f"k{jobs}"
+        run = ["run", str(tmp_path / "space.yaml"), "--name", job, "--searcher", "rnn", "--trials", str(TRIALS),
+               "--epochs", str(EPOCHS), "--concurrency", "2", "--final-top", "0", "--seed", str(jobs),
+               "--tracking-uri", uri, "--storage", storage]
+        resume = ["resume", job, "--tracking-uri", uri, "--storage", storage]
+        while True:
+            started = open_store(uri).exists() and bool(open_store(uri).job_runs(job))
+            moment = rng.uniform(*LIFE_S) if kills < KILLS else None
+            if _drive(tmp_path, resume if started else run, moment) is not None:
+                break                                          # finished before its kill moment
+            kills += 1
+            moments.append(round(moment, 1))
+        _check_job(uri, job)
+        jobs += 1
+    print(f"{kills} kills over {jobs} jobs at {moments} s")
