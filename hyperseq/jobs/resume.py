@@ -185,4 +185,4 @@ def _complete(run: Any, logged_epoch: float, trial: Any) -> None:
     if "child" in last and logged_epoch < last.get("epoch", 0):
         run.log_epoch(last["child"], int(last.get("epoch", 0)), last.get("child_tags") or {})
     status, tags = _outcome(trial)
-    run.finish(status, {**tags, T.TAG_CLOSED_BY: "resume"})
+    run.finish(status, {**tags, T.TAG_CLOSED_BY: "hyperseq resume"})

@@ -12,33 +12,35 @@ Tune saved nothing whole yet, so the resume starts the experiment afresh.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickletools
 import shutil
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
+log = logging.getLogger(__name__)
 KEEP = ".hyperseq-state"
-PATTERNS = ("tuner.pkl", "experiment_state-*.json", "searcher-state-*.pkl")
-PERIOD_S = 1.0                        # how often the keeper looks (Tune saves about once a second)
+PATTERNS = ("tuner.pkl", "experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl",
+            "basic-variant-state-*.json", "callback-states-*.pkl")      # what Tune saves, one set
 
 
 def intact(path: Path) -> bool:
-    """The file is whole: JSON that parses; a pickle whose opcodes run to STOP (read, never
-    executed); a zip (torch's format) whose members check out."""
+    """The file is whole, judged by its content (Tune writes pickles into some ``.json``
+    files): a zip (torch's format) whose members check out; a pickle whose opcodes run to
+    STOP (read, never executed); else JSON that parses."""
     try:
-        if path.suffix == ".json":
-            json.loads(path.read_bytes())
-            return True
-        if zipfile.is_zipfile(path):
+        data = path.read_bytes()
+        if data[:2] == b"PK":
             with zipfile.ZipFile(path) as z:
                 return z.testzip() is None
-        data = path.read_bytes()
-        return bool(data) and any(op.name == "STOP" for op, _, _ in pickletools.genops(data))
+        if data[:1] == b"\x80":
+            return any(op.name == "STOP" for op, _, _ in pickletools.genops(data))
+        json.loads(data)
+        return True
     except (OSError, ValueError, zipfile.BadZipFile, EOFError):
         return False
 
@@ -78,25 +80,25 @@ def snapshot(exp: Path) -> bool:
 
 
 def repair(exp: Path) -> list[str]:
-    """Replace each damaged state file by its kept copy (or drop it when none was kept: Tune
-    then restores from the state an earlier session left); return the names repaired."""
+    """If a state file is damaged, put the kept copy back as a whole set (files newer than it
+    are removed: Tune's files must come from one save, or the restored searcher and trial list
+    disagree). Without a kept copy the damaged files are removed, and Tune restores from the
+    state an earlier session left. Return the names of the damaged files."""
+    damaged = [f.name for f in state_files(exp) if not intact(f)]
     keep = kept(exp)
-    repaired = []
+    if not damaged or keep is None:
+        for name in damaged:
+            (exp / name).unlink()
+        return damaged
+    copies = {f.name: f for f in state_files(keep)}
     for f in state_files(exp):
-        if intact(f):
-            continue
-        copy = keep / f.name if keep else None
-        if copy is not None and copy.is_file() and intact(copy):
-            tmp = f.with_name(f.name + ".tmp")
-            shutil.copy2(copy, tmp)
-            os.replace(tmp, f)
-        else:
+        if f.name not in copies:
             f.unlink()
-        repaired.append(f.name)
-    if keep is not None and not (exp / "tuner.pkl").is_file() and (keep / "tuner.pkl").is_file():
-        shutil.copy2(keep / "tuner.pkl", exp / "tuner.pkl")
-        repaired.append("tuner.pkl")
-    return repaired
+    for name, copy in copies.items():
+        tmp = exp / (name + ".tmp")
+        shutil.copy2(copy, tmp)
+        os.replace(tmp, exp / name)
+    return damaged
 
 
 def recover(exp: Path) -> bool:
@@ -105,9 +107,13 @@ def recover(exp: Path) -> bool:
     caller starts the experiment afresh."""
     if not exp.is_dir():
         return False
-    repair(exp)
+    repaired = repair(exp)
+    if repaired:
+        log.warning("Ray Tune state cut short by the driver's end, restored from the last good copy: %s",
+                    ", ".join(repaired))
     if (exp / "tuner.pkl").is_file() and any(exp.glob("experiment_state-*.json")):
         return True
+    log.warning("Ray Tune saved no state of %s before the driver ended: the experiment starts afresh", exp.name)
     shutil.rmtree(exp)
     return False
 
@@ -126,12 +132,9 @@ class StateKeeper(tune.Callback):
     def __init__(self, experiment_path: str) -> None:
         self.exp = Path(experiment_path)
         self._seen: tuple = ()
-        self._next = 0.0
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        if time.monotonic() >= self._next:
-            self._next = time.monotonic() + PERIOD_S
-            self._keep()
+        self._keep()                                  # a copy only when Tune saved (about 1/s)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._keep()                                  # Tune's last save ran just before

@@ -47,6 +47,9 @@ def _writers_of_dead_drivers() -> list[int]:
     return found
 
 
+NOTICES = {"restored from the last good copy": 0, "starts afresh": 0}     # what resumes said
+
+
 def _drive(tmp: Path, args: list[str], kill_after: float | None) -> int | None:
     """Run a driver; SIGKILL it (and its group) after `kill_after` s. Its exit code, or None if killed."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -65,6 +68,9 @@ def _drive(tmp: Path, args: list[str], kill_after: float | None) -> int | None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
+        said = proc.stderr.read().decode(errors="replace")
+        for notice in NOTICES:
+            NOTICES[notice] += notice in said
         deadline = time.monotonic() + 30
         while _writers_of_dead_drivers() and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -93,7 +99,10 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
                "--tracking-uri", uri, "--storage", storage]
         resume = ["resume", job, "--tracking-uri", uri, "--storage", storage]
         while True:
-            started = open_store(uri).exists() and bool(open_store(uri).job_runs(job))
+            parents = open_store(uri).job_runs(job) if open_store(uri).exists() else []
+            if parents and parents[0].info.status == "FINISHED":
+                break                                          # killed after it finished
+            started = bool(parents)
             moment = rng.uniform(*LIFE_S) if kills < KILLS else None
             if _drive(tmp_path, resume if started else run, moment) is not None:
                 break                                          # finished before its kill moment
@@ -101,4 +110,4 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
             moments.append(round(moment, 1))
         _check_job(uri, job)
         jobs += 1
-    print(f"{kills} kills over {jobs} jobs at {moments} s")
+    print(f"{kills} kills over {jobs} jobs at {moments} s; resumes said {NOTICES}")

@@ -104,4 +104,4 @@ def test_store_lost_mid_run_stops_cleanly_and_resumes(tmp_path: Path, fault: str
         if run.info.status == "FINISHED":
             assert "reward" in run.data.metrics and run.data.params, run.data.tags
     if fault == "deleted":                        # what the backup missed came from Tune's state
-        assert any(r.data.tags.get(T.TAG_CLOSED_BY) == "resume" for r in runs)
+        assert any(r.data.tags.get(T.TAG_CLOSED_BY) == "hyperseq resume" for r in runs)

@@ -46,6 +46,22 @@ def test_snapshot_then_repair_puts_the_kept_copy_back(tmp_path: Path) -> None:
     assert state.repair(exp) == []                  # whole now: nothing to do
 
 
+def test_repair_restores_one_consistent_set(tmp_path: Path) -> None:
+    """A damaged file brings back the whole kept set: a newer (whole) file of the same save
+    would leave Tune's trial list and its searcher from different moments (a restore hangs)."""
+    exp = tmp_path / "job"
+    _write_state(exp, 2)
+    (exp / "search_gen_state-2026-11-30_05-00-00.json").write_bytes(pickle.dumps({"counter": 2}))
+    assert state.snapshot(exp)
+    newer = exp / "experiment_state-2026-11-30_06-00-00.json"      # a resumed session's, whole
+    newer.write_text(json.dumps({"trial_data": [["t"] * 5]}))
+    (exp / "search_gen_state-2026-11-30_05-00-00.json").write_bytes(pickle.dumps({"counter": 5}))
+    (exp / SEARCHER).write_bytes(b"PK\x03\x04")
+    assert state.repair(exp) == [SEARCHER]
+    assert not newer.exists() and state.newest_state(exp) == exp / STATE
+    assert pickle.loads((exp / "search_gen_state-2026-11-30_05-00-00.json").read_bytes()) == {"counter": 2}
+
+
 def test_snapshot_swap_cut_short_leaves_the_previous_copy(tmp_path: Path) -> None:
     exp = tmp_path / "job"
     _write_state(exp, 2)
