@@ -75,7 +75,8 @@ class BackgroundWriter:
         self._queue.put(("__flush__", marker))
         with self._cond:
             return self._cond.wait_for(lambda: self._acked >= marker or self._proc.poll() is not None
-                                       or self.failure is not None, timeout) and self._acked >= marker
+                                       or self.failure is not None, timeout) \
+                and self._acked >= marker and self.failure is None
 
     def close(self, timeout: float = 300.0) -> None:
         """Flush, then end the helper (idempotent)."""

@@ -25,7 +25,7 @@ from hyperseq.tracking.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS, TRIALS, EPOCHS = 20, 6, 2
-LIFE_S = (0.3, 16.0)           # a kill moment, seconds after the driver starts
+LIFE_S = (0.3, 13.0)           # a kill moment, seconds after the driver starts
 SPACE = """\
 name: killable
 task: noop

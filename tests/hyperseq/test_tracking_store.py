@@ -57,19 +57,24 @@ def test_child_without_epochs_still_has_params(uri: str) -> None:
     assert run.data.tags[T.TAG_ERROR] == "boom"
 
 
-def test_background_writer_drains_in_order_and_survives_errors(uri: str) -> None:
+def test_background_writer_drains_in_order_and_stops_at_a_failed_write(uri: str) -> None:
+    """Writes run in order; the first that fails is reported (`failure`, for the job to stop on)
+    and the writes after it are skipped: the job's resume records them from Tune's state."""
     parent, _ = open_store(uri).start_job("job-c", {}, {})
     writer = BackgroundWriter()
     writer.submit(lambda: 1)                                        # not picklable: skipped
-    writer.submit(store.set_status, uri, "no-such-run", "FINISHED")   # fails: logged
     for step in range(5):
         writer.submit(store.log_metric_steps, uri, parent, [({"best_reward": step / 10}, step)])
-    writer.submit(store.set_status, uri, parent, "FINISHED")
+    assert writer.flush() and writer.failure is None
+    writer.submit(store.set_status, uri, "no-such-run", "FINISHED")   # fails
+    writer.submit(store.set_status, uri, parent, "FINISHED")         # skipped
+    assert not writer.flush()                                       # returns at the failure
+    assert writer.failure and "no-such-run" in writer.failure and "\n" not in writer.failure
     writer.close()
     writer.close()                                                  # idempotent
     history = open_store(uri).client.get_metric_history(parent, "best_reward")
     assert [m.step for m in history] == list(range(5))
-    assert open_store(uri).client.get_run(parent).info.status == "FINISHED"
+    assert open_store(uri).client.get_run(parent).info.status == "RUNNING"
     with pytest.raises(RuntimeError, match="closed"):
         writer.submit(store.log_metric_steps, uri, parent, [({}, 0)])
 
