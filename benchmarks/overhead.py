@@ -104,7 +104,8 @@ def run_hyperseq(space: SearchSpace, searcher: str, trials: int, concurrency: in
     probe = Completions()
     start = time.perf_counter()
     result = run_search(space, searcher=searcher, trials=trials, concurrency=concurrency, epochs=1,
-                        tracking_uri=uri, storage=storage, name=name, seed=seed, callbacks=[probe])
+                        tracking_uri=uri, storage=storage, name=name, seed=seed, callbacks=[probe],
+                        final_top=0)                  # bare Tune has no final phase to compare with
     wall = time.perf_counter() - start
     assert result.status == "FINISHED" and len(result.trials) == trials, result.status
     return wall, probe

@@ -11,11 +11,13 @@ Tune saved nothing whole yet, so the resume starts the experiment afresh.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
 import pickletools
 import shutil
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from ray import tune
 
 log = logging.getLogger(__name__)
 KEEP = ".hyperseq-state"
+PERIOD_S = 0.25                       # how often the keeper looks for a new save
 PATTERNS = ("tuner.pkl", "experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl",
             "basic-variant-state-*.json", "callback-states-*.pkl")      # what Tune saves, one set
 
@@ -46,7 +49,12 @@ def intact(path: Path) -> bool:
 
 
 def state_files(exp: Path) -> list[Path]:
-    return sorted(p for pattern in PATTERNS for p in exp.glob(pattern) if p.is_file())
+    """Tune's state files in `exp` (one listing: the directory also holds a folder per trial)."""
+    try:
+        names = [e.name for e in os.scandir(exp) if e.is_file()]
+    except OSError:
+        return []
+    return sorted(exp / n for n in names if any(fnmatch.fnmatchcase(n, pattern) for pattern in PATTERNS))
 
 
 def kept(exp: Path) -> Path | None:
@@ -60,14 +68,14 @@ def kept(exp: Path) -> Path | None:
 def snapshot(exp: Path) -> bool:
     """Copy the state files into ``KEEP`` if all are whole; False (the old copy stays) if not."""
     files = state_files(exp)
-    if not files or not all(intact(f) for f in files):
+    if not files:
         return False
     new, cur, old = exp / (KEEP + ".new"), exp / KEEP, exp / (KEEP + ".old")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     for f in files:
         shutil.copy2(f, new / f.name)
-    if not all(intact(new / f.name) for f in files):       # Tune rewrote one while we copied
+    if not all(intact(new / f.name) for f in files):       # cut short, or rewritten while copied
         shutil.rmtree(new, ignore_errors=True)
         return False
     (new / "COMPLETE").touch()
@@ -132,9 +140,12 @@ class StateKeeper(tune.Callback):
     def __init__(self, experiment_path: str) -> None:
         self.exp = Path(experiment_path)
         self._seen: tuple = ()
+        self._next = 0.0
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        self._keep()                                  # a copy only when Tune saved (about 1/s)
+        if time.monotonic() >= self._next:            # Tune's loop steps ~60/s; it saves ~1/s
+            self._next = time.monotonic() + PERIOD_S
+            self._keep()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._keep()                                  # Tune's last save ran just before
