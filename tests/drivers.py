@@ -15,11 +15,17 @@ from hyperseq.tracking.store import open_store
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def noop_space(name: str, sleep: float) -> str:
+    """A space of eight noop configs whose children sleep `sleep` s per epoch."""
+    return (f"name: {name}\ntask: noop\ndecisions:\n  - {{name: a, choices: [1, 2, 3, 4]}}\n"
+            f"  - {{name: b, choices: [x, y]}}\n  - {{name: sleep, choices: [{sleep}]}}\n")
+
+
 @contextlib.contextmanager
-def driver(tmp: Path, *args: str) -> Iterator[subprocess.Popen]:
-    """``python -m hyperseq.cli run ARGS`` in its own process group (killed with it after)."""
+def driver(tmp: Path, *args: str, command: str = "run") -> Iterator[subprocess.Popen]:
+    """``python -m hyperseq.cli COMMAND ARGS`` in its own process group (killed with it after)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-m", "hyperseq.cli", "run", *args], cwd=tmp, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "hyperseq.cli", command, *args], cwd=tmp, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         yield proc

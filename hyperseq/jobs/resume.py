@@ -89,25 +89,25 @@ def _check_tune_dir(job: str, tagged: str, root: Path, storage: str | None) -> N
         raise JobError("job", job, f"its Tune directory {tagged} (tag {T.TAG_STORAGE}) is not "
                        f"{root / job}: resume reads Tune state only from --storage "
                        f"{storage or DEFAULT_STORAGE}")
-    if state.newest_state(exp) is None:
+    newest = state.newest_state(exp)
+    if newest is None:
         return
-    names = _experiment_names(exp)
+    names = _experiment_names(newest)
     if names != {job}:
         raise JobError("job", job, f"the Ray Tune experiment state in {exp} names "
                        f"{sorted(names)[:3] or 'no experiment'}, not this job")
 
 
-def _experiment_names(exp: Path, trials: int = 10) -> set[str]:
-    """``experiment_dir_name`` of the first trials in Tune's newest whole experiment state (a
-    file a kill cut short is read from the copy `state.StateKeeper` kept).
+def _experiment_names(newest: Path, trials: int = 10) -> set[str]:
+    """``experiment_dir_name`` of the first trials in Tune's newest whole experiment state
+    (`state.newest_state`: a file a kill cut short is read from the copy the driver kept).
 
     Tune stores each trial's storage context as a pickle inside the JSON; `pickletools` reads
     its opcodes without executing anything.
     """
-    newest = state.newest_state(exp)
     names: set[str] = set()
     try:
-        entries = json.loads(newest.read_text())["trial_data"][:trials] if newest else []
+        entries = json.loads(newest.read_text())["trial_data"][:trials]
         for entry in entries:
             blob = bytes.fromhex(json.loads(entry[0])["storage"]["value"])
             args = [arg for _, arg, _ in pickletools.genops(blob) if isinstance(arg, str)]
@@ -170,12 +170,10 @@ def close_interrupted(uri: str, parent_run_id: str, experiment_path: str | None,
 
 def _outcome(trial: Any) -> tuple[str, dict[str, str]]:
     """The status and tags a done trial's run ends with (as `TrialRecorder` would have)."""
-    last = trial.last_result or {}
+    from ..tracking.recorder import completed_outcome
     if trial.status == "ERROR":
         return "FAILED", {T.TAG_ERROR: "trial failed (closed by resume)"}
-    if last.get("diverged"):
-        return "FAILED", {"hyperseq.diverged": "true"}
-    return "FINISHED", {} if last.get("trial_done", True) else {T.TAG_STOPPED: "true"}
+    return completed_outcome(trial.last_result or {})
 
 
 def _complete(run: Any, logged_epoch: float, trial: Any) -> None:

@@ -152,7 +152,8 @@ class StateKeeper(tune.Callback):
 
     def _keep(self) -> None:
         try:
-            seen = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in state_files(self.exp))
+            seen = tuple((f.name, st.st_mtime_ns, st.st_size) for f in state_files(self.exp)
+                         for st in [f.stat()])
         except OSError:
             return
         if seen and seen != self._seen and snapshot(self.exp):

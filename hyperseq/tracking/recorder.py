@@ -107,13 +107,7 @@ class TrialRecorder(UsesWriter, tune.Callback):
         if "child" not in last:                         # removed before it reported anything
             self._end(trial, "KILLED", {})
             return
-        # A diverged child is a failed trial (status FAILED, tag hyperseq.diverged) that still
-        # gave the floor reward; an early stop by the scheduler is FINISHED with a tag.
-        if last.get("diverged"):
-            self._end(trial, "FAILED", {"hyperseq.diverged": "true"})
-            return
-        tags = {} if last.get("trial_done") else {TAG_STOPPED: "true"}
-        self._end(trial, "FINISHED", tags)
+        self._end(trial, *completed_outcome(last))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A retried trial (max_failures): this attempt's run FAILED; the retry gets a new one."""
@@ -137,6 +131,15 @@ class TrialRecorder(UsesWriter, tune.Callback):
 
     def _config(self, trial: Any) -> dict[str, Any]:
         return trial_params(self.space, trial.config)
+
+
+def completed_outcome(last: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """Status and tags of the run of a trial that completed after reporting `last`: a diverged
+    child is a failed trial (FAILED, tag hyperseq.diverged) that still gave the floor reward;
+    an early stop by the scheduler is FINISHED with a tag."""
+    if last.get("diverged"):
+        return "FAILED", {"hyperseq.diverged": "true"}
+    return "FINISHED", {} if last.get("trial_done") else {TAG_STOPPED: "true"}
 
 
 def trial_params(space: SearchSpace | None, config: Mapping[str, Any]) -> dict[str, Any]:

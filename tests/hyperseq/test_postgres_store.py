@@ -28,19 +28,12 @@ from hyperseq.cluster.control import mlflow_summary
 from hyperseq.jobs.options import JobOptions
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
+from drivers import noop_space
 from servers import BIN, Tracking, clean_env, kill_mentioning, mlflow_postgres  # noqa: F401 (fixture)
 
 # no final phase in the noop jobs (where this checkout has one): the search is what they test
 NO_FINAL = ["--final-top", "0"] if "final_top" in {f.name for f in fields(JobOptions)} else []
 JOB_TIMEOUT = 420            # s: char_lm_quick, 8 trials, beside a second job, on 2 shared cores
-NOOP = """\
-name: pg_noop
-task: noop
-decisions:
-  - {name: a, choices: [1, 2, 3, 4]}
-  - {name: b, choices: [x, y]}
-  - {name: sleep, choices: [SLEEP]}
-"""
 
 
 class Driver:
@@ -140,7 +133,7 @@ def _check_done(uri: str, job: str, trials: int) -> list[Any]:
 def test_quick_start_and_a_second_job_at_once(mlflow_postgres: Tracking, drivers: list[Driver]) -> None:
     """The README's first search (exact command) beside a noop job of 4 concurrent trials."""
     uri, tmp = mlflow_postgres.uri, mlflow_postgres.tmp
-    (tmp / "noop.yaml").write_text(NOOP.replace("SLEEP", "2.0"))
+    (tmp / "noop.yaml").write_text(noop_space("pg_noop", 2.0))
     t0 = time.monotonic()
     drivers.append(Driver(["char_lm_quick", "--trials", "8", "--concurrency", "4", "--tracking-uri", uri],
                           tmp / "quick"))
@@ -189,7 +182,7 @@ def _wait_mid_search(uri: str, job: str, driver: Driver, timeout: float = 180) -
 def test_sigkilled_driver_resumes_on_postgres(mlflow_postgres: Tracking, drivers: list[Driver]) -> None:
     uri, tmp = mlflow_postgres.uri, mlflow_postgres.tmp
     trials, epochs = 6, 2
-    (tmp / "sleepy.yaml").write_text(NOOP.replace("SLEEP", "1.5"))
+    (tmp / "sleepy.yaml").write_text(noop_space("pg_noop", 1.5))
     drivers.append(Driver([str(tmp / "sleepy.yaml"), "--name", "crashy", "--trials", str(trials),
                            "--concurrency", "2", "--epochs", str(epochs), "--seed", "3",
                            "--tracking-uri", uri, "--storage", str(tmp / "crashy"), *NO_FINAL], tmp / "crashy"))

@@ -14,26 +14,17 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from drivers import driver, noop_space
 
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS, TRIALS, EPOCHS = 20, 6, 2
 LIFE_S = (0.3, 13.0)           # a kill moment, seconds after the driver starts
-SPACE = """\
-name: killable
-task: noop
-decisions:
-  - {name: a, choices: [1, 2, 3, 4]}
-  - {name: b, choices: [x, y]}
-  - {name: sleep, choices: [0.3]}
-"""
 
 
 def _writers_of_dead_drivers() -> list[int]:
@@ -52,28 +43,22 @@ NOTICES = {"restored from the last good copy": 0, "starts afresh": 0}     # what
 
 def _drive(tmp: Path, args: list[str], kill_after: float | None) -> int | None:
     """Run a driver; SIGKILL it (and its group) after `kill_after` s. Its exit code, or None if killed."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-m", "hyperseq.cli", *args], cwd=tmp, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        proc.wait(kill_after if kill_after is not None else 300)
-        if proc.returncode != 0:
-            pytest.fail(f"{args[0]} exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        return proc.returncode
-    except subprocess.TimeoutExpired:
-        if kill_after is None:
-            raise
-        return None
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        said = proc.stderr.read().decode(errors="replace")
-        for notice in NOTICES:
-            NOTICES[notice] += notice in said
-        deadline = time.monotonic() + 30
-        while _writers_of_dead_drivers() and time.monotonic() < deadline:
-            time.sleep(0.2)
+    with driver(tmp, *args[1:], command=args[0]) as proc:
+        try:
+            proc.wait(kill_after if kill_after is not None else 300)
+        except subprocess.TimeoutExpired:
+            if kill_after is None:
+                raise
+    proc.wait(30)                                           # the context killed the group
+    said = proc.stderr.read().decode(errors="replace")
+    for notice in NOTICES:
+        NOTICES[notice] += notice in said
+    deadline = time.monotonic() + 30
+    while _writers_of_dead_drivers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if proc.returncode not in (0, -signal.SIGKILL):
+        pytest.fail(f"{args[0]} exited {proc.returncode}: {said[-2000:]}")
+    return None if proc.returncode == -signal.SIGKILL else proc.returncode
 
 
 def _check_job(uri: str, job: str) -> None:
@@ -88,7 +73,7 @@ def _check_job(uri: str, job: str) -> None:
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
-    (tmp_path / "space.yaml").write_text(SPACE)
+    (tmp_path / "space.yaml").write_text(noop_space("killable", 0.3))
     uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "ray")
     rng = random.Random(16)
     kills, jobs, moments = 0, 0, []

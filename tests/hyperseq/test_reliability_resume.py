@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from drivers import noop_space
 
 from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
@@ -28,17 +29,7 @@ from hyperseq.tracking.store import default_tracking_uri, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS, EPOCHS, SLEEP = 6, 2, 1.5
-SPACE = f"""\
-name: sleepy
-task: noop
-decisions:
-  - name: a
-    choices: [1, 2, 3, 4]
-  - name: b
-    choices: [x, y]
-  - name: sleep
-    choices: [{SLEEP}]
-"""
+SPACE = noop_space("sleepy", SLEEP)
 
 
 def _children(uri: str, parent: str) -> list:
