@@ -11,7 +11,8 @@ searchers, which run side by side under the same budget. Two phases:
 1. explore (`--explore-fraction` of the budget): each searcher asks for configs of `--space`
    (built-in char_lm by default) and runs asynchronous successive halving over them
    (`--schedule asha`, the default: rungs at 1, 3, 9, ... epochs of `--explore-steps` up to
-   `--explore-epochs`; the top third of a rung is trained again for the next rung's epochs);
+   `--explore-epochs`, or with `--rung-seconds S` 1, 3, 9, ... x S seconds of training; the
+   top third of a rung is trained again for the next rung's budget);
    each finished rung is told back as a rank within its rung (`hyperseq.schedulers.rungs`;
    diverged -> the bottom, crashed -> no reward). `--schedule none`: every child trains
    `--explore-epochs` epochs. No trial is started that would not finish an epoch before the
@@ -45,10 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REFERENCES = {"nanoGPT shakespeare-char (10.7M-param transformer)": 1.4697,
-              "hand-tuned 2x512 LSTM (~3 H100-minutes)": 1.41}
 FULL_VAL = 1 << 30  # eval_chars above the val split's length: score on all of it
-PHASE_KEYS = ("steps_per_epoch", "eval_chars")  # set by the phase, whatever the space says
 
 
 def _init_worker() -> None:
@@ -57,8 +55,9 @@ def _init_worker() -> None:
 
 
 def train_child(config: dict, epochs: int, steps: int, device: str, deadline: float,
-                seed: int) -> dict[str, Any]:
-    """Train until `epochs` or `deadline` (checked between epochs); keep the best epoch."""
+                seed: int, budget_s: float | None = None) -> dict[str, Any]:
+    """Train until `epochs`, `budget_s` seconds of its own (a completed rung) or `deadline` (a
+    cut trial), checked between epochs; keep the best epoch."""
     from tasks import get_task
     start, best, curve = time.time(), math.inf, []
     try:
@@ -69,6 +68,8 @@ def train_child(config: dict, epochs: int, steps: int, device: str, deadline: fl
                 return {"status": "diverged", "val_loss": math.inf, "curve": curve,
                         "seconds": time.time() - start}
             best = min(best, m["val_loss"])
+            if budget_s is not None and time.time() - start >= budget_s:
+                break
             if time.time() >= deadline and len(curve) < epochs:
                 return {"status": "cut", "val_loss": best, "curve": curve, "seconds": time.time() - start}
     except Exception as e:  # noqa: BLE001 - a crash (e.g. out of memory) is a result, not the end
@@ -79,13 +80,16 @@ def train_child(config: dict, epochs: int, steps: int, device: str, deadline: fl
 
 class Rungs:
     """Asynchronous successive halving (ASHA) over one searcher's trials, without checkpoints:
-    a promoted config trains again from scratch for the next rung's epochs. A trial is told to
+    a promoted config trains again from scratch for the next rung's budget. A trial is told to
     its searcher whenever it completes a rung, as a rank within that rung
     (`hyperseq.schedulers.rungs`: a trial that reached a higher rung beats every trial stopped
-    below it)."""
+    below it). A rung's budget is epochs, or with `rung_seconds` that many seconds per
+    milestone: fidelity in wall time, as the final phase spends it (ASHA's `time_attr`), so a
+    config that learns well per step but is slow per step is not mistaken for a fast learner."""
 
-    def __init__(self, epochs: int, asha: bool) -> None:
+    def __init__(self, epochs: int, asha: bool, rung_seconds: float = 0.0) -> None:
         from hyperseq.schedulers.rungs import RungRanks, milestones
+        self.rung_seconds = rung_seconds
         self.epochs = milestones(epochs) if asha else [epochs]
         self.ranks = RungRanks(epochs) if asha else None
         self.results: dict[int, list[dict]] = {i: [] for i in range(len(self.epochs))}
@@ -113,6 +117,12 @@ class Rungs:
         self.ranks.observe(str(id(trial)), epochs, value)
         return self.ranks.reward(epochs, value)
 
+    def budget(self, rung: int) -> tuple[int, float | None]:
+        """(epochs, seconds) a trial at `rung` trains for."""
+        if self.rung_seconds:
+            return 1 << 20, self.epochs[rung] * self.rung_seconds
+        return self.epochs[rung], None
+
 
 def _start(pool: ProcessPoolExecutor, name: str, searcher: Any, rungs: Rungs, args: argparse.Namespace,
            fixed: dict, device: str, deadline: float, seed: int) -> tuple[Future, dict] | None:
@@ -121,8 +131,9 @@ def _start(pool: ProcessPoolExecutor, name: str, searcher: Any, rungs: Rungs, ar
     job = rungs.promotion() or {"config": searcher.ask(), "rung": 0}
     if job["config"] is None:
         return None
-    fut = pool.submit(train_child, {**job["config"], **fixed}, rungs.epochs[job["rung"]], args.explore_steps,
-                      device, deadline, seed)
+    epochs, seconds = rungs.budget(job["rung"])
+    fut = pool.submit(train_child, {**job["config"], **fixed}, epochs, args.explore_steps,
+                      device, deadline, seed, seconds)
     return fut, {"searcher": name, **job}
 
 
@@ -130,14 +141,14 @@ def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, ar
             fixed: dict, device: str, t0: float, deadline: float) -> list[dict[str, Any]]:
     """Keep every searcher's share of the slots busy until the phase ends; ask/tell as results come."""
     share = {name: slots // len(searchers) + (i < slots % len(searchers)) for i, name in enumerate(searchers)}
-    rungs = {name: Rungs(args.explore_epochs, args.schedule == "asha") for name in searchers}
+    rungs = {name: Rungs(args.explore_epochs, args.schedule == "asha", args.rung_seconds) for name in searchers}
     running: dict[Future, dict] = {}
     trials: list[dict] = []
     seeds = itertools.count()                       # one child seed per trial
     spent: set[str] = set()                         # searchers that had nothing left to propose
     while True:
         durations = [t["seconds"] / max(1, len(t["curve"])) for t in trials if t["status"] == "done"]
-        per_epoch = statistics.median(durations) if durations else 0.0
+        per_epoch = args.rung_seconds or (statistics.median(durations) if durations else 0.0)
         for name, searcher in searchers.items():
             while name not in spent and sum(r["searcher"] == name for r in running.values()) < share[name] \
                     and time.time() + per_epoch < deadline:
@@ -175,91 +186,6 @@ def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], 
                                           args.final_epochs, args.final_steps, device, deadline, 0))
                for name, config in picks]
     return [{"searcher": name, "config": config, **fut.result()} for name, config, fut in futures]
-
-
-def summary(result: dict) -> list[dict[str, Any]]:
-    rows = []
-    for name in [*result["searchers"], "default"]:
-        ts = [t for t in result["trials"] if t["searcher"] == name]
-        fs = [f for f in result["finals"] if f["searcher"] == name and f["val_loss"] is not None
-              and math.isfinite(f["val_loss"])]
-        best = min(fs, key=lambda f: f["val_loss"]) if fs else None
-        explored = [t["val_loss"] for t in ts if t["status"] == "done" and math.isfinite(t["val_loss"])]
-        rows.append({"searcher": name, "trials": sum(t["status"] != "cut" for t in ts),
-                     "diverged": sum(t["status"] == "diverged" for t in ts),
-                     "crashed": sum(t["status"] == "crashed" for t in ts),
-                     "best_explore": min(explored) if explored else None,
-                     "final": best["val_loss"] if best else None,
-                     "final_epochs": len(best["curve"]) if best else None,
-                     "config": best["config"] if best else None})
-    return rows
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
-
-
-def table(result: dict) -> list[str]:
-    lines = ["| searcher | trials (diverged, crashed) | best explore val_loss | final val_loss "
-             "(whole val split) | final epochs | config |", "| --- | ---: | ---: | ---: | ---: | --- |"]
-    for r in summary(result):
-        trials = "-" if r["searcher"] == "default" else f"{r['trials']} ({r['diverged']}, {r['crashed']})"
-        shown = {k: v for k, v in (r["config"] or {}).items() if k not in PHASE_KEYS}
-        config = json.dumps(shown) if shown else ("task defaults" if r["searcher"] == "default" else "n/a")
-        lines.append(f"| {r['searcher']} | {trials} | {_fmt(r['best_explore'])} | {_fmt(r['final'])} | "
-                     f"{r['final_epochs'] or 'n/a'} | `{config}` |")
-    lines += [f"| reference: {name} | | | {value:.4f} | | |" for name, value in REFERENCES.items()]
-    return lines
-
-
-def plot(result: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in result["searchers"]:
-        ts = sorted((t for t in result["trials"] if t["searcher"] == name and t["status"] == "done"
-                     and math.isfinite(t["val_loss"])), key=lambda t: t["end"])
-        best, xs, ys = math.inf, [], []
-        for t in ts:
-            best = min(best, t["val_loss"])
-            xs.append(t["end"] / 60)
-            ys.append(best)
-        line, = ax.step(xs, ys, where="post", label=f"{name} (explore, best so far)")
-        best_final = [f["val_loss"] for f in result["finals"] if f["searcher"] == name
-                      and f["val_loss"] is not None and math.isfinite(f["val_loss"])]
-        if best_final:
-            ax.plot(result["wall_s"] / 60, min(best_final), "o", color=line.get_color())
-    default = [f["val_loss"] for f in result["finals"] if f["searcher"] == "default"]
-    if default and default[0] is not None and math.isfinite(default[0]):
-        ax.plot(result["wall_s"] / 60, default[0], "k*", ms=10, label="default config (final)")
-    for name, value in REFERENCES.items():
-        ax.axhline(value, ls="--", lw=0.8, color="gray")
-        ax.annotate(name, (0, value), fontsize=7, va="bottom")
-    ax.set(xlabel="minutes (dots at the end: each searcher's best final, whole val split)",
-           ylabel="val_loss (nats/char)", title=f"char_lm search on one device ({result['device']})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def markdown(result: dict) -> str:
-    a = result["args"]
-    return "\n".join([
-        "## 4. Quality found: a char_lm search on one device"
-        + (" (CPU stand-in: no GPU measured)" if result["device"] == "cpu" else ""), "",
-        f"Command: `{result['command']}`. Machine: {result['machine']}. Device: {result['device']}.",
-        f"Budget: {a['minutes']} wall minutes on the device ({result['wall_s'] / 60:.1f} used), "
-        f"{a['slots']} packed children; explore {a['explore_fraction']:.0%} of it with "
-        + (f"successive halving (rungs of 1, 3, ... up to {a['explore_epochs']} x {a['explore_steps']} steps)"
-           if a.get("schedule", "none") == "asha" else f"{a['explore_epochs']} x {a['explore_steps']} steps per child")
-        + f" (space `{a['space']}`"
-        f"{', fixed ' + a['fixed'] if a.get('fixed') else ''}), then each "
-        f"searcher's top {a['final_top']} and the default config for up to {a['final_epochs']} x "
-        f"{a['final_steps']} steps, scored on the whole validation split (best epoch).", "",
-        *table(result), "",
-        "![best val_loss found vs time](benchmarks/results/gpu_search.png)"])
 
 
 def _rnn_options(searchers: dict[str, Any]) -> dict[str, Any] | None:
@@ -311,6 +237,9 @@ def main() -> None:
                     help="asha: rungs at 1, 3, 9, ... epochs, the top third promoted; none: every "
                          "child trains --explore-epochs")
     ap.add_argument("--explore-steps", type=int, default=100)
+    ap.add_argument("--rung-seconds", type=float, default=0.0,
+                    help="rungs of seconds, not epochs: a rung's milestone x this many seconds of "
+                         "training (epochs of --explore-steps until then); 0 = rungs count epochs")
     ap.add_argument("--final-top", type=int, default=3)
     ap.add_argument("--final-epochs", type=int, default=30)
     ap.add_argument("--final-steps", type=int, default=100)
@@ -320,12 +249,15 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 < args.explore_fraction < 1:
         ap.error(f"--explore-fraction {args.explore_fraction}: must be between 0 and 1")
+    if args.rung_seconds < 0:
+        ap.error(f"--rung-seconds {args.rung_seconds}: must be >= 0")
     if args.slots < len(args.searchers):
         ap.error(f"--slots {args.slots}: need at least one per searcher ({len(args.searchers)})")
     result = json.loads(args.src.read_text()) if args.src else run(args)
     if args.out and not args.src:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, default=str))
+    from benchmarks.gpu_search_report import markdown, plot, table
     if args.write:
         from benchmarks.report import write_section
         results = Path(__file__).resolve().parent / "results"

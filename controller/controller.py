@@ -8,7 +8,9 @@ or, with `replay_history`, every distinct config told so far; the levers that ma
 sample-efficient are `ControllerOptions` fields (see `settings.py`):
 
 - shaping: rank or top-quantile advantages, blind to the metric's scale (`shaping.py`);
-- replay + PPO: several clipped steps over the whole history per update (`update.py`);
+- replay + PPO: several clipped steps over the whole history per update (`update.py`); as the
+  history grows, an update waits for history / `max_replay_ratio` new results (not fewer than
+  `batch_size`), so the cost per result stays bounded instead of growing with the history;
 - PQT: the policy is also pulled towards the best configs found (`memory.py`, `update.py`);
 - dedup: no trial is spent twice on a config (`sampling.py`; `SpaceExhausted` at the end);
 - screening: a reward model fitted to the results picks among the policy's proposals by
@@ -115,9 +117,12 @@ class Controller:
         for key, r in zip(self._encode(configs, rewards), rewards):
             self.stats["told"] += 1
             self._record(key, r)
-        size = self.options.batch_size
+        o = self.options
+        size = o.batch_size
+        if o.replay_history and o.max_replay_ratio:   # at most max_replay_ratio rows per new result
+            size = max(size, len(self.memory.sums) // o.max_replay_ratio)
         while len(self._queue) >= size:       # with replay_history one update takes them all
-            cut = len(self._queue) if self.options.replay_history else size
+            cut = len(self._queue) if o.replay_history else size
             batch, self._queue = self._queue[:cut], self._queue[cut:]
             with _one_thread():
                 self._update(batch)
@@ -223,7 +228,8 @@ class Controller:
                 dists[slots[i].key] = {str(c): float(p) for c, p in zip(slots[i].choices, probs)}
             return probs.argmax().view(1) * on, torch.tensor([on])
 
-        self.policy.run(1, choose)
+        with _one_thread():
+            self.policy.run(1, choose)
         by_key = {s.key: s for s in slots}
         return {k: by_key[k].choices[t] for k, t in chosen.items()}, dists
 

@@ -50,10 +50,10 @@ class RewardModel:
         self.targets = torch.zeros(0, dtype=torch.float64)
 
     def onehot(self, configs: Sequence[Pairs]) -> torch.Tensor:
+        rows = [row for row, pairs in enumerate(configs) for _ in pairs]
+        cols = [self.offsets[slot] + tok for pairs in configs for slot, tok in pairs]
         out = torch.zeros(len(configs), self.vocab, dtype=torch.float64)
-        for row, pairs in enumerate(configs):
-            for slot, tok in pairs:
-                out[row, self.offsets[slot] + tok] = 1.0
+        out[rows, cols] = 1.0                         # one indexed write, not one per token
         return out
 
     def gram(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

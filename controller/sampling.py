@@ -40,12 +40,15 @@ def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator)
     slots = space.slots
 
     def choose(i: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        active = torch.tensor([space.is_active(slots[i], c) for c in chosen])
+        slot = slots[i]
+        on = [space.is_active(slot, c) for c in chosen] if slot.requires else [True] * n
         tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+        active = torch.tensor(on)
         tokens = tokens * active
-        for row in active.nonzero().flatten().tolist():
-            chosen[row][slots[i].key] = int(tokens[row])
-            picked[row].append((i, int(tokens[row])))
+        for row, tok in enumerate(tokens.tolist()):
+            if on[row]:
+                chosen[row][slot.key] = tok
+                picked[row].append((i, tok))
         return tokens, active
 
     with torch.no_grad():

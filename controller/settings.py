@@ -39,6 +39,7 @@ class ControllerOptions:
     quantile: float = 0.25         # "quantile" shaping: fraction of the history counted as good
     replay_history: bool = True    # update on every distinct config told so far, not just the new batch
     max_history: int = 256         # at most this many history rows per update (random subset)
+    max_replay_ratio: int = 32     # replay: an update waits for history/this new results (0 = off)
     ppo_epochs: int = 2            # gradient steps per update (PPO when > 1; Schulman et al. 2017)
     ppo_clip: float = 0.2          # PPO ratio clip epsilon; 0 = unclipped
     elite_size: int = 8            # priority queue of the k best configs (PQT; 0 = off) ...
@@ -66,7 +67,8 @@ class ControllerOptions:
     def validate(self) -> None:
         """ValueError naming the first option with a wrong type or an out-of-range value."""
         ints = {"hidden_size": (1, MAX_HIDDEN), "num_layers": (1, 16), "batch_size": (1, 100_000),
-                "seed": (0, 2 ** 63 - 1), "max_history": (1, 1_000_000), "ppo_epochs": (1, 100),
+                "seed": (0, 2 ** 63 - 1), "max_history": (1, 1_000_000),
+                "max_replay_ratio": (0, 1_000_000), "ppo_epochs": (1, 100),
                 "elite_size": (0, 100_000), "max_retries": (0, 10_000), "screen": (0, 100_000),
                 "screen_start": (0, 1_000_000), "dyna_samples": (0, 100_000)}
         for name, (low, high) in ints.items():

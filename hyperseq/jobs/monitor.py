@@ -19,6 +19,7 @@ from ..tracking.store import log_metric_steps
 from ..tracking.writer import BackgroundWriter, UsesWriter
 
 FLUSH_S = 1.0
+PROB_SAMPLES = 40      # choice-probability snapshots per job (the plot's columns), at most ~
 CONTROLLER_CURVES = ("mean_reward", "baseline", "entropy", "reward_std", "loss", "updates")
 
 
@@ -41,6 +42,7 @@ class JobMonitor(UsesWriter, tune.Callback):
         self.best_reward: float | None = max(finite) if finite else None
         self.prob_history: list[tuple[int, dict[str, dict[str, float]]]] = []
         self._updates_seen = -1                  # policy version last sampled for the plots
+        self._next_sample = 0                    # ... and the trial count due for the next one
         self._points: list[tuple[dict[str, Any], int]] = []
         self._flushed = time.monotonic()
 
@@ -79,8 +81,10 @@ class JobMonitor(UsesWriter, tune.Callback):
         if self.controller is not None:
             stats = self.controller.stats
             curves.update({f"controller.{k}": stats[k] for k in CONTROLLER_CURVES if k in stats})
-            if stats.get("updates") != self._updates_seen:      # the policy changed: sample it
-                self._updates_seen = stats.get("updates")
+            if stats.get("updates") != self._updates_seen and (
+                    self.completed >= self._next_sample or self.completed >= self.total):
+                self._updates_seen = stats.get("updates")       # the policy changed: sample it
+                self._next_sample = self.completed + max(1, self.total // PROB_SAMPLES)
                 self.prob_history.append((self.completed, self.controller.choice_probabilities()))
         self._points.append((curves, self.completed))
         if time.monotonic() - self._flushed >= FLUSH_S or self.completed >= self.total:

@@ -65,7 +65,7 @@ def test_search_keeps_its_budget_and_reports_every_trial(tmp_path):
         assert len(f["curve"]) < 50                  # the budget, not the epoch count, ended it
     assert "reference: nanoGPT" in stdout.rstrip().splitlines()[-2]
 
-    from benchmarks.gpu_search import markdown
+    from benchmarks.gpu_search_report import markdown
     text = markdown(result)
     assert "| default | - |" in text and "1.4697" in text
 
@@ -85,3 +85,19 @@ def test_search_stops_asking_a_searcher_that_exhausted_its_space(tmp_path):
     rnn = [t["config"]["cell"] for t in trials if t["searcher"] == "rnn"]
     assert sorted(rnn) == ["gru", "rnn"]
     assert sum(t["searcher"] == "random" for t in trials) > 2       # random kept its slot busy
+
+
+def test_rungs_in_seconds_end_a_child_by_its_own_training_time():
+    """With --rung-seconds a rung is a training-time budget (1, 3, 9, ... x S seconds): the child
+    stops after the epoch that crosses it, counted as a completed rung (status done), however
+    many epochs were allowed."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.gpu_search import Rungs, train_child
+    rungs = Rungs(9, asha=True, rung_seconds=0.5)
+    assert [rungs.budget(r)[1] for r in range(3)] == [0.5, 1.5, 4.5]
+    assert Rungs(9, asha=True).budget(1) == (3, None)                # epochs when rung_seconds is 0
+    config = {"cell": "gru", "hidden": 32, "embed": 16, "batch_size": 8, "seq_len": 32, "eval_chars": 1024}
+    epochs, seconds = rungs.budget(0)
+    result = train_child(config, epochs, 2, "cpu", time.time() + 600, 0, seconds)
+    assert result["status"] == "done" and math.isfinite(result["val_loss"])
+    assert 0.5 <= result["seconds"] < 30 and 1 <= len(result["curve"]) < 1000

@@ -1,0 +1,108 @@
+"""Rendering of a `gpu_search.py` result: the summary table, the plot and the BENCHMARKS.md section.
+
+Reads only the result's JSON, so a result made on the GPU machine (no matplotlib there) is
+rendered here with `python benchmarks/gpu_search.py --from search.json --write`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+REFERENCES = {"nanoGPT shakespeare-char (10.7M-param transformer)": 1.4697,
+              "hand-tuned 2x512 LSTM (~3 H100-minutes)": 1.41}
+PHASE_KEYS = ("steps_per_epoch", "eval_chars")  # set by the phase, whatever the space says
+
+
+def summary(result: dict) -> list[dict[str, Any]]:
+    rows = []
+    for name in [*result["searchers"], "default"]:
+        ts = [t for t in result["trials"] if t["searcher"] == name]
+        fs = [f for f in result["finals"] if f["searcher"] == name and f["val_loss"] is not None
+              and math.isfinite(f["val_loss"])]
+        best = min(fs, key=lambda f: f["val_loss"]) if fs else None
+        explored = [t["val_loss"] for t in ts if t["status"] == "done" and math.isfinite(t["val_loss"])]
+        rows.append({"searcher": name, "trials": sum(t["status"] != "cut" for t in ts),
+                     "diverged": sum(t["status"] == "diverged" for t in ts),
+                     "crashed": sum(t["status"] == "crashed" for t in ts),
+                     "best_explore": min(explored) if explored else None,
+                     "final": best["val_loss"] if best else None,
+                     "final_epochs": len(best["curve"]) if best else None,
+                     "config": best["config"] if best else None})
+    return rows
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def table(result: dict) -> list[str]:
+    lines = ["| searcher | trials (diverged, crashed) | best explore val_loss | final val_loss "
+             "(whole val split) | final epochs | config |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in summary(result):
+        trials = "-" if r["searcher"] == "default" else f"{r['trials']} ({r['diverged']}, {r['crashed']})"
+        shown = {k: v for k, v in (r["config"] or {}).items() if k not in PHASE_KEYS}
+        config = json.dumps(shown) if shown else ("task defaults" if r["searcher"] == "default" else "n/a")
+        lines.append(f"| {r['searcher']} | {trials} | {_fmt(r['best_explore'])} | {_fmt(r['final'])} | "
+                     f"{r['final_epochs'] or 'n/a'} | `{config}` |")
+    lines += [f"| reference: {name} | | | {value:.4f} | | |" for name, value in REFERENCES.items()]
+    return lines
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in result["searchers"]:
+        ts = sorted((t for t in result["trials"] if t["searcher"] == name and t["status"] == "done"
+                     and math.isfinite(t["val_loss"])), key=lambda t: t["end"])
+        best, xs, ys = math.inf, [], []
+        for t in ts:
+            best = min(best, t["val_loss"])
+            xs.append(t["end"] / 60)
+            ys.append(best)
+        line, = ax.step(xs, ys, where="post", label=f"{name} (explore, best so far)")
+        best_final = [f["val_loss"] for f in result["finals"] if f["searcher"] == name
+                      and f["val_loss"] is not None and math.isfinite(f["val_loss"])]
+        if best_final:
+            ax.plot(result["wall_s"] / 60, min(best_final), "o", color=line.get_color())
+    default = [f["val_loss"] for f in result["finals"] if f["searcher"] == "default"]
+    if default and default[0] is not None and math.isfinite(default[0]):
+        ax.plot(result["wall_s"] / 60, default[0], "k*", ms=10, label="default config (final)")
+    for name, value in REFERENCES.items():
+        ax.axhline(value, ls="--", lw=0.8, color="gray")
+        ax.annotate(name, (0, value), fontsize=7, va="bottom")
+    ax.set(xlabel="minutes (dots at the end: each searcher's best final, whole val split)",
+           ylabel="val_loss (nats/char)", title=f"char_lm search on one device ({result['device']})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _explore_budget(a: dict) -> str:
+    if a.get("schedule", "none") != "asha":
+        return f"{a['explore_epochs']} x {a['explore_steps']} steps per child"
+    if a.get("rung_seconds"):
+        return (f"successive halving in wall time (rungs of 1, 3, ... up to {a['explore_epochs']} x "
+                f"{a['rung_seconds']:g} s of training, checked every {a['explore_steps']} steps)")
+    return f"successive halving (rungs of 1, 3, ... up to {a['explore_epochs']} x {a['explore_steps']} steps)"
+
+
+def markdown(result: dict) -> str:
+    a = result["args"]
+    return "\n".join([
+        "## 4. Quality found: a char_lm search on one device"
+        + (" (CPU stand-in: no GPU measured)" if result["device"] == "cpu" else ""), "",
+        f"Command: `{result['command']}`. Machine: {result['machine']}. Device: {result['device']}.",
+        f"Budget: {a['minutes']} wall minutes on the device ({result['wall_s'] / 60:.1f} used), "
+        f"{a['slots']} packed children; explore {a['explore_fraction']:.0%} of it with "
+        + _explore_budget(a)
+        + f" (space `{a['space']}`"
+        f"{', fixed ' + a['fixed'] if a.get('fixed') else ''}), then each "
+        f"searcher's top {a['final_top']} and the default config for up to {a['final_epochs']} x "
+        f"{a['final_steps']} steps, scored on the whole validation split (best epoch).", "",
+        *table(result), "",
+        "![best val_loss found vs time](benchmarks/results/gpu_search.png)"])
