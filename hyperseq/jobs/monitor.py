@@ -19,7 +19,7 @@ from ..tracking.store import log_metric_steps
 from ..tracking.writer import BackgroundWriter, UsesWriter
 
 FLUSH_S = 1.0
-PROB_SAMPLES = 40      # choice-probability snapshots per job (the plot's columns), at most ~
+PROB_SAMPLES = 40      # about this many choice-probability snapshots per job (the plot's columns)
 CONTROLLER_CURVES = ("mean_reward", "baseline", "entropy", "reward_std", "loss", "updates")
 
 
