@@ -132,6 +132,7 @@ def test_save_restore_continues_exactly_with_every_lever_on():
     ({"screen": -1}, "screen"), ({"ppo_clip": -0.1}, "ppo_clip"), ({"lr": "0.1"}, "lr"),
     ({"model_kernel": "rbf"}, "model_kernel"), ({"model_noise": 0}, "model_noise"),
     ({"max_retries": 1.5}, "max_retries"), ({"seed": True}, "seed"),
+    ({"max_replay_ratio": -1}, "max_replay_ratio"),
 ])
 def test_bad_lever_options_name_the_option(options, name):
     with pytest.raises(ValueError, match=f"option {name}="):
@@ -151,6 +152,32 @@ def test_ppo_epochs_reuse_the_results_for_more_steps():
         moved[(epochs, clip)] = ctrl.log_prob(best) - before
     assert 0 < moved[(1, 0.2)] < moved[(4, 0.2)]
     assert moved[(4, 0.0)] > moved[(1, 0.2)]
+
+
+def test_replay_ratio_bounds_updates_and_changes_nothing_below_its_threshold():
+    """With history replay an update trains on every config told so far; once the history
+    holds more than 2 x max_replay_ratio configs, an update waits for history / ratio new
+    results. Below that the proposals are those of the unbounded rule, bit for bit."""
+    space = synthetic.space()
+    runs = {}
+    for ratio in (0, 8):
+        ctrl = Controller(space, seed=4, max_replay_ratio=ratio)
+        proposed, updates = [], []
+        for _ in range(60):
+            [cfg] = ctrl.ask(1)
+            ctrl.tell([cfg], [synthetic.reward(cfg, space)])
+            proposed.append(cfg)
+            updates.append(ctrl.stats["updates"])
+        runs[ratio] = proposed, updates
+    (free, free_updates), (bounded, bounded_updates) = runs[0], runs[8]
+    assert free[:17] == bounded[:17] and free_updates[:16] == bounded_updates[:16]
+    assert free_updates[-1] == 30                   # batch_size 2: one update per 2 results
+    expected, queue = 0, 0                          # the rule: wait for max(2, history // 8)
+    for told in range(1, 61):
+        queue += 1
+        if queue >= max(2, told // 8):
+            expected, queue = expected + 1, 0
+    assert bounded_updates[-1] == expected == 19
 
 
 def test_fused_score_matches_the_stepwise_walk():
