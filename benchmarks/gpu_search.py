@@ -137,6 +137,11 @@ def _start(pool: ProcessPoolExecutor, name: str, searcher: Any, rungs: Rungs, ar
     return fut, {"searcher": name, **job}
 
 
+def _median_epoch_s(trials: list[dict]) -> float:
+    durations = [t["seconds"] / max(1, len(t["curve"])) for t in trials if t["status"] == "done"]
+    return statistics.median(durations) if durations else 0.0
+
+
 def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, args: argparse.Namespace,
             fixed: dict, device: str, t0: float, deadline: float) -> list[dict[str, Any]]:
     """Keep every searcher's share of the slots busy until the phase ends; ask/tell as results come."""
@@ -147,11 +152,10 @@ def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, ar
     seeds = itertools.count()                       # one child seed per trial
     spent: set[str] = set()                         # searchers that had nothing left to propose
     while True:
-        durations = [t["seconds"] / max(1, len(t["curve"])) for t in trials if t["status"] == "done"]
-        per_epoch = args.rung_seconds or (statistics.median(durations) if durations else 0.0)
+        shortest = args.rung_seconds or _median_epoch_s(trials)      # a new trial's least time
         for name, searcher in searchers.items():
             while name not in spent and sum(r["searcher"] == name for r in running.values()) < share[name] \
-                    and time.time() + per_epoch < deadline:
+                    and time.time() + shortest < deadline:
                 started = _start(pool, name, searcher, rungs[name], args, fixed, device, deadline, next(seeds))
                 if started is None:
                     spent.add(name)

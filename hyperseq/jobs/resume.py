@@ -170,7 +170,7 @@ def close_interrupted(uri: str, parent_run_id: str, experiment_path: str | None,
 
 def _outcome(trial: Any) -> tuple[str, dict[str, str]]:
     """The status and tags a done trial's run ends with (as `TrialRecorder` would have)."""
-    from ..tracking.recorder import completed_outcome
+    from ..tracking.recorder import completed_outcome     # (imports Ray Tune: not at prepare time)
     if trial.status == "ERROR":
         return "FAILED", {T.TAG_ERROR: "trial failed (closed by resume)"}
     return completed_outcome(trial.last_result or {})

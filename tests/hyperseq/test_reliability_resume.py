@@ -9,25 +9,22 @@ FINISHED run per trial, the interrupted runs KILLED, the parent reused and FINIS
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
-from drivers import noop_space
+from drivers import driver, noop_space
 
 from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.mlflow_store import trial_config
 from hyperseq.tracking.store import default_tracking_uri, open_store
 
-ROOT = Path(__file__).resolve().parents[2]
 TRIALS, EPOCHS, SLEEP = 6, 2, 1.5
 SPACE = noop_space("sleepy", SLEEP)
 
@@ -59,25 +56,17 @@ def _wait_mid_search(uri: str, experiment: Path, proc: subprocess.Popen, timeout
 def test_sigkilled_driver_resumes_to_completion(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
     uri, storage = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "ray"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "hyperseq.cli", "run", str(tmp_path / "space.yaml"), "--final-top", "0", "--searcher", "rnn",
-           "--trials", str(TRIALS), "--concurrency", "2", "--epochs", str(EPOCHS), "--name", "crashy",
-           "--tracking-uri", uri, "--storage", str(storage), "--seed", "3"]
+    args = [str(tmp_path / "space.yaml"), "--final-top", "0", "--searcher", "rnn",
+            "--trials", str(TRIALS), "--concurrency", "2", "--epochs", str(EPOCHS), "--name", "crashy",
+            "--tracking-uri", uri, "--storage", str(storage), "--seed", "3"]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)     # its Ray processes: one group to end
-    try:
+    with driver(tmp_path, *args) as proc:                # its group (local Ray too) ends with it
         parent = _wait_mid_search(uri, storage / "crashy", proc)
         before = {r.data.tags[T.TAG_TRIAL]: r for r in _children(uri, parent)
                   if r.info.status == "FINISHED"}
         time.sleep(3)       # > Tune's checkpoint period (1 s) + the last good copy's lag (a step)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        with contextlib.suppress(ProcessLookupError):   # the local Ray the dead driver started
-            os.killpg(proc.pid, signal.SIGKILL)
     killed_at = time.monotonic() - t0
     time.sleep(2)                         # the writer helper drains what the driver queued
     at_crash = _children(uri, parent)
