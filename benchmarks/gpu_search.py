@@ -55,11 +55,14 @@ def _init_worker() -> None:
 
 
 def train_child(config: dict, epochs: int, steps: int, device: str, deadline: float,
-                seed: int, budget_s: float | None = None) -> dict[str, Any]:
+                seed: int, budget_s: float | None = None, final: bool = False) -> dict[str, Any]:
     """Train until `epochs`, `budget_s` seconds of its own (a completed rung) or `deadline` (a
-    cut trial), checked between epochs; keep the best epoch."""
+    cut trial, or the end of a `final` run), checked between epochs; keep the best epoch.
+    With `lr_schedule: cosine` the rate decays over the run's own budget: its epochs, its
+    `budget_s`, or for a final the time left until `deadline`."""
     from tasks import get_task
     start, best, curve = time.time(), math.inf, []
+    config = annealed(config, budget_s, deadline - start if final else None)
     try:
         for m in get_task("char_lm").train({**config, "steps_per_epoch": steps}, epochs=epochs,
                                            device=device, seed=seed):
@@ -76,6 +79,15 @@ def train_child(config: dict, epochs: int, steps: int, device: str, deadline: fl
         return {"status": "crashed", "error": f"{type(e).__name__}: {e}", "val_loss": None,
                 "curve": curve, "seconds": time.time() - start}
     return {"status": "done", "val_loss": best, "curve": curve, "seconds": time.time() - start}
+
+
+def annealed(config: dict, budget_s: float | None, left_s: float | None) -> dict:
+    """`config` with a cosine schedule's horizon in seconds when the run is bounded by time (a
+    rung of `budget_s` seconds, or a final with `left_s` seconds until the deadline); a run
+    bounded by steps, or without a cosine schedule, is left as it is."""
+    if config.get("lr_schedule") != "cosine" or not (budget_s or left_s is not None):
+        return config
+    return {**config, "lr_horizon_s": budget_s or max(1.0, left_s)}
 
 
 class Rungs:
@@ -187,7 +199,8 @@ def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], 
                 seen.append(t["config"])
         picks += [(name, c) for c in seen]
     futures = [(name, config, pool.submit(train_child, {**config, **fixed, "eval_chars": FULL_VAL},
-                                          args.final_epochs, args.final_steps, device, deadline, 0))
+                                          args.final_epochs, args.final_steps, device, deadline, 0,
+                                          None, True))
                for name, config in picks]
     return [{"searcher": name, "config": config, **fut.result()} for name, config, fut in futures]
 

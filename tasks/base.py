@@ -24,6 +24,7 @@ from torch import nn
 
 DIVERGENCE_CHECK_EVERY = 10  # steps between the host syncs that look for divergence
 DIVERGENCE_FACTOR = 10.0  # diverged: loss window mean > this x max(1, loss of the first step)
+COSINE_FLOOR = 0.1  # a cosine schedule ends at lr x this (nanoGPT's min_lr = lr / 10)
 
 
 def diverging(window_mean: float, first_loss: float) -> bool:
@@ -62,6 +63,8 @@ class TrainConfig:
     grad_clip: float = param(1.0, low=0.0)  # max global grad norm; 0 disables clipping
     batch_size: int = param(64, low=1)  # sequences per optimisation step
     steps_per_epoch: int = param(100, low=1)  # optimisation steps between two evaluations
+    lr_schedule: str = param("constant", choices=("constant", "cosine"))  # see LrSchedule
+    lr_horizon_s: float = param(0.0, low=0.0)  # cosine over seconds of training, not steps (0: steps)
 
 
 def _check_value(task: str, key: str, value: Any, hint: Any, meta: Mapping) -> Any:
@@ -152,6 +155,35 @@ def make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+class LrSchedule:
+    """The learning rate of each step. ``constant``: ``cfg.lr`` throughout. ``cosine``: from
+    ``cfg.lr`` down to COSINE_FLOOR x lr along a half cosine (Loshchilov & Hutter 2017, no
+    restarts; as nanoGPT decays to ``max_iters``), over the run's own budget: its
+    epochs x steps_per_epoch steps, or ``lr_horizon_s`` seconds of wall time since the run
+    started when that is set (a run cut by a deadline rather than a step count), then flat.
+
+    Why a run needs one: with a constant rate a short run favours the highest learning rate
+    and a long run a lower one (the short-horizon bias, Wu et al. 2018), so configs ranked
+    after a few hundred steps are not the ones that win when trained long. Decaying to the end
+    of whatever budget the run has makes every run finish annealed, so a short run ranks
+    configs more nearly as they would finish."""
+
+    def __init__(self, cfg: TrainConfig, steps: int, start: float) -> None:
+        self.lr, self.cosine = cfg.lr, cfg.lr_schedule == "cosine"
+        self.steps, self.seconds, self.start = steps, cfg.lr_horizon_s, start
+
+    def __call__(self, step: int) -> float:
+        """The rate for optimisation step ``step`` (0-based) of the run."""
+        if not self.cosine:
+            return self.lr
+        if self.seconds > 0:
+            done = (time.perf_counter() - self.start) / self.seconds
+        else:
+            done = step / max(1, self.steps)
+        cos = 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
+        return self.lr * (COSINE_FLOOR + (1.0 - COSINE_FLOOR) * cos)
+
+
 def count_params(model: nn.Module) -> int:
     """Number of distinct trainable parameters (tied weights are counted once)."""
     unique = {id(p): p for p in model.parameters() if p.requires_grad}
@@ -213,7 +245,9 @@ class Task(abc.ABC):
         Divergence (see :func:`diverging`; checked every DIVERGENCE_CHECK_EVERY steps and at
         the end of the epoch), or a non-finite validation metric, ends training: the last dict
         has ``diverged=True`` and the metric set to inf (min mode) or 0.0 (max mode), and holds
-        no other validation metrics. No exception is raised for divergence.
+        no other validation metrics. No exception is raised for divergence. The learning rate
+        follows ``lr_schedule`` over this call's ``epochs`` (:class:`LrSchedule`): a trial a
+        scheduler stops early stops part-way down its curve.
         """
         cfg = self.parse(config)
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -232,11 +266,13 @@ class Task(abc.ABC):
         run = self.build(cfg, device, seed)
         run.model.to(device)
         optimizer = make_optimizer(cfg, run.model.parameters())
+        schedule = LrSchedule(cfg, epochs * cfg.steps_per_epoch, start)
         num_params, steps, trained, first_loss = count_params(run.model), 0, 0, math.nan
         for epoch in range(1, epochs + 1):
             epoch_start = time.perf_counter()
             run.model.train()
-            train_loss, done, units, first_loss = self._train_epoch(run, optimizer, cfg, first_loss)
+            train_loss, done, units, first_loss = self._train_epoch(run, optimizer, cfg, first_loss,
+                                                                    schedule, steps)
             steps, trained = steps + done, trained + units
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
@@ -255,8 +291,9 @@ class Task(abc.ABC):
 
     @staticmethod
     def _train_epoch(run: Run, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
-                     first_loss: float) -> tuple[float, int, int, float]:
-        """Up to cfg.steps_per_epoch steps; stops at the first check that sees divergence.
+                     first_loss: float, schedule: LrSchedule, before: int) -> tuple[float, int, int, float]:
+        """Up to cfg.steps_per_epoch steps (the rate of each from ``schedule``, ``before`` steps
+        into the run); stops at the first check that sees divergence.
         -> (mean loss, steps done, work units done, loss of the run's very first step)."""
         device = next(run.model.parameters()).device
         total = torch.zeros((), device=device)  # summed on the device: no per-step host sync
@@ -268,6 +305,9 @@ class Task(abc.ABC):
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+            if schedule.cosine:
+                for group in optimizer.param_groups:
+                    group["lr"] = schedule(before + i - 1)
             optimizer.step()
             window += loss.detach()
             units += n

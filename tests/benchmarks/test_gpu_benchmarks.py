@@ -78,7 +78,8 @@ def test_search_stops_asking_a_searcher_that_exhausted_its_space(tmp_path):
                      "  - {name: cell, choices: [rnn, gru]}\n  - {name: hidden, choices: [32]}\n")
     out = tmp_path / "search.json"
     run_script("gpu_search.py", "--device", "cpu", "--minutes", "0.3", "--slots", "2", "--space", str(space),
-               "--schedule", "none", "--fixed", "batch_size=8,embed=16,seq_len=32,eval_chars=2048",
+               "--schedule", "none", "--fixed",
+               "batch_size=8,embed=16,seq_len=32,eval_chars=2048,lr_schedule=cosine",
                "--explore-epochs", "1", "--explore-steps", "2", "--final-epochs", "1", "--final-steps", "2",
                "--final-top", "1", "--out", str(out))
     trials = json.loads(out.read_text())["trials"]
@@ -101,3 +102,16 @@ def test_rungs_in_seconds_end_a_child_by_its_own_training_time():
     result = train_child(config, epochs, 2, "cpu", time.time() + 600, 0, seconds)
     assert result["status"] == "done" and math.isfinite(result["val_loss"])
     assert 0.5 <= result["seconds"] < 30 and 1 <= len(result["curve"]) < 1000
+
+
+def test_a_cosine_schedule_decays_over_the_runs_own_budget():
+    """Steps-bounded runs keep the task's own horizon (epochs x steps); a rung in seconds decays
+    over its seconds, a final over the time left until the deadline."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.gpu_search import annealed
+    cosine = {"lr": 0.01, "lr_schedule": "cosine"}
+    assert annealed(cosine, None, None) == cosine
+    assert annealed(cosine, 20.0, None)["lr_horizon_s"] == 20.0
+    assert annealed(cosine, None, 300.0)["lr_horizon_s"] == 300.0
+    assert annealed(cosine, None, -5.0)["lr_horizon_s"] == 1.0      # already late: anneal at once
+    assert annealed({"lr": 0.01}, 20.0, 300.0) == {"lr": 0.01}       # constant rate: untouched

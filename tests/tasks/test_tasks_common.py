@@ -163,3 +163,39 @@ def test_default_search_space(name):
         config: dict = {}
         _sample(spec["decisions"], rng, config)
         task.parse(config)  # every configuration the space can express is valid
+
+
+def test_lr_schedule_cosine_follows_steps_or_seconds():
+    import time
+
+    from tasks.base import COSINE_FLOOR, LrSchedule, TrainConfig
+    constant = LrSchedule(TrainConfig(lr=0.01), steps=100, start=0.0)
+    assert not constant.cosine and {constant(s) for s in (0, 50, 100, 500)} == {0.01}
+    cosine = LrSchedule(TrainConfig(lr=0.01, lr_schedule="cosine"), steps=100, start=0.0)
+    assert cosine(0) == pytest.approx(0.01)
+    assert cosine(50) == pytest.approx(0.01 * (COSINE_FLOOR + 1) / 2)  # half way down
+    assert cosine(100) == cosine(400) == pytest.approx(0.01 * COSINE_FLOOR)  # then flat
+    assert all(cosine(s) > cosine(s + 1) for s in range(100))
+    by_time = TrainConfig(lr=0.01, lr_schedule="cosine", lr_horizon_s=100.0)
+    assert LrSchedule(by_time, 10, time.perf_counter() - 50)(0) == pytest.approx(0.0055, rel=0.01)
+    assert LrSchedule(by_time, 10, time.perf_counter() - 500)(0) == pytest.approx(0.001)
+
+
+def test_cosine_schedule_sets_the_optimisers_rate_each_step():
+    import time
+
+    from tasks.base import LrSchedule, Task, make_optimizer
+    task = get_task("char_lm")
+    cfg = task.parse({**TINY["char_lm"], "lr": 0.01, "lr_schedule": "cosine"})
+    run = task.build(cfg, torch.device("cpu"), seed=0)
+    optimizer = make_optimizer(cfg, run.model.parameters())
+    schedule = LrSchedule(cfg, steps=20, start=time.perf_counter())
+    Task._train_epoch(run, optimizer, cfg, math.nan, schedule, before=10)  # steps 10..19 of 20
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(schedule(19))
+    assert schedule(19) < 0.0015
+    with pytest.raises(ValueError, match="lr_schedule='linear' is not one of constant, cosine"):
+        task.train({"lr_schedule": "linear"})
+    curves = {s: [m["val_loss"] for m in task.train({**TINY["char_lm"], "lr": 0.01, "lr_schedule": s},
+                                                    epochs=2, device="cpu", seed=0)]
+              for s in ("constant", "cosine")}
+    assert curves["constant"][0] != curves["cosine"][0]  # decayed from the first epoch on
