@@ -14,7 +14,9 @@ orchestration. In one Ray instance, alternating, `--repeats` times each:
 
 Reported per variant (median over repeats): wall time per trial (call wall / trials),
 steady-state time per trial (first to last trial completion / (trials - 1), start-up
-excluded) and the fixed per-job cost (wall - steady x trials). Also the controller's own
+excluded) and the fixed per-job cost (wall - steady x trials); and the paired ratio: the
+median over repeats of the variant's wall / bare Tune's wall in the same repeat (the runs of a
+repeat are minutes apart, so a slow spell of a shared machine hits both sides of a ratio). Also the controller's own
 ask+tell cost per config. Prints a table last and writes it to a section of BENCHMARKS.md.
 
     python benchmarks/overhead.py --trials 200 --concurrency 2 --repeats 3
@@ -126,11 +128,12 @@ def controller_cost(space: SearchSpace, n: int = 400) -> dict[str, float]:
             "updates": ctrl.stats["updates"], "batch_size": ctrl.options.batch_size}
 
 
-def summarize(walls: list[float], probes: list[Completions], trials: int) -> dict[str, float]:
+def summarize(walls: list[float], probes: list[Completions], trials: int,
+              base: list[float]) -> dict[str, float]:
     wall = statistics.median(walls)
     steady = statistics.median((p.times[-1] - p.times[0]) / max(trials - 1, 1) for p in probes)
     return {"wall_per_trial": wall / trials, "steady_per_trial": steady, "fixed": wall - steady * trials,
-            "wall": wall}
+            "wall": wall, "paired": statistics.median(w / b for w, b in zip(walls, base))}
 
 
 def machine() -> str:
@@ -152,10 +155,11 @@ def machine() -> str:
 def table(rows: dict[str, dict[str, float]]) -> str:
     base = rows["bare tune"]
     lines = ["| variant | wall / trial (ms) | steady-state / trial (ms) | fixed per job (s) | "
-             "ratio wall | ratio steady |", "|---|---:|---:|---:|---:|---:|"]
+             "ratio wall | ratio wall, paired | ratio steady |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {1e3 * r['wall_per_trial']:.1f} | {1e3 * r['steady_per_trial']:.1f} | "
                      f"{r['fixed']:.2f} | {r['wall_per_trial'] / base['wall_per_trial']:.2f}x | "
+                     f"{r['paired']:.2f}x | "
                      f"{r['steady_per_trial'] / base['steady_per_trial']:.2f}x |")
     return "\n".join(lines)
 
@@ -212,7 +216,7 @@ def main() -> None:
     finally:
         ray.shutdown()
 
-    rows = {k: summarize(walls[k], probes[k], args.trials) for k in walls}
+    rows = {k: summarize(walls[k], probes[k], args.trials, walls["bare tune"]) for k in walls}
     command = (f"python benchmarks/overhead.py --trials {args.trials} --concurrency {args.concurrency} "
                f"--repeats {args.repeats}")
     body = "\n".join([

@@ -4,6 +4,7 @@
     python benchmarks/tune_controller.py --ablation --seeds 50          # each lever off in turn
     python benchmarks/tune_controller.py --table NAME --ablation        # benchmarks/data/NAME.csv/.yaml
     python benchmarks/tune_controller.py --synthetic                    # tests/synthetic.py objective
+    python benchmarks/tune_controller.py --table NAME --baselines tpe_mv gp --no-baselines
 
 Replays the registry's rnn searcher (`hyperseq.searchers`, told the reward the workers would
 report: exp(-metric) for a loss, the metric itself to maximise) against its TPE searcher and
@@ -42,6 +43,10 @@ LEVERS_OFF = {"no dedup": {"dedup": False}, "no screening": {"screen": 0},
               "ema shaping": {"shaping": "ema"}, "no history replay": {"replay_history": False},
               "one epoch (no PPO)": {"ppo_epochs": 1}, "no elites (PQT)": {"elite_size": 0},
               "with dyna (16 imagined)": {"dyna_samples": 16}}
+# Extra baseline rows (`--baselines`): label -> (registry searcher, its options).
+BASELINES = {"tpe": ("tpe", {}),
+             "tpe_mv": ("tpe", {"multivariate": True, "group": True}),
+             "gp": ("gp", {})}
 
 
 class Timed:
@@ -77,11 +82,13 @@ def load_problem(table: str | None, synthetic: bool) -> Table:
     return Table.load()
 
 
-def one_run(job: tuple[str, dict, int, int, str | None, bool]) -> tuple[str, list[float], float]:
-    label, options, seed, trials, table, synthetic = job
+def one_run(job: tuple[str, tuple[str, dict], int, int, str | None, bool]) -> tuple[str, list[float], float]:
+    label, (name, options), seed, trials, table, synthetic = job
     from controller import ControllerOptions
-    resolved = "tpe" if label == "tpe" else json.dumps(
-        {**ControllerOptions.create(**options).__dict__, "seed": seed}, sort_keys=True)
+    if name != "rnn":
+        resolved = name if not options else json.dumps([name, options], sort_keys=True)
+    else:
+        resolved = json.dumps({**ControllerOptions.create(**options).__dict__, "seed": seed}, sort_keys=True)
     for longer in (trials, 200, 400):           # a longer cached curve holds this one
         tag = hashlib.sha1(json.dumps([resolved, seed, longer, table, synthetic]).encode()).hexdigest()[:16]
         if longer >= trials and (CACHE / f"{tag}.json").exists():
@@ -90,7 +97,7 @@ def one_run(job: tuple[str, dict, int, int, str | None, bool]) -> tuple[str, lis
     tag = hashlib.sha1(json.dumps([resolved, seed, trials, table, synthetic]).encode()).hexdigest()[:16]
     path = CACHE / f"{tag}.json"
     problem = load_problem(table, synthetic)
-    searcher = Timed("tpe", problem.space, seed) if label == "tpe" else Timed("rnn", problem.space, seed, **options)
+    searcher = Timed(name, problem.space, seed, **options)
     t0 = time.perf_counter()
     curve = replay(problem, searcher, trials)
     cost = 1000 * getattr(searcher, "seconds", time.perf_counter() - t0) / trials
@@ -99,7 +106,7 @@ def one_run(job: tuple[str, dict, int, int, str | None, bool]) -> tuple[str, lis
     return label, curve, cost
 
 
-def run_all(rows: dict[str, dict], seeds: range, trials: int, table: str | None, synthetic: bool,
+def run_all(rows: dict[str, tuple[str, dict]], seeds: range, trials: int, table: str | None, synthetic: bool,
             jobs: int) -> tuple[dict[str, list[list[float]]], dict[str, float]]:
     work = [(label, opts, s, trials, table, synthetic) for label, opts in rows.items() for s in seeds]
     curves: dict[str, list[list[float]]] = {label: [] for label in rows}
@@ -130,32 +137,43 @@ def main() -> None:
     ap.add_argument("--variant", nargs="*", default=[], help="LABEL:K=V,... rnn rows (options over the defaults)")
     ap.add_argument("--ablation", action="store_true", help="defaults, each lever off, old defaults, TPE")
     ap.add_argument("--no-baselines", action="store_true", help="skip TPE and the old defaults")
+    ap.add_argument("--baselines", nargs="*", default=[], choices=list(BASELINES),
+                    help="extra rows: tpe_mv = TPE multivariate + group, gp = Optuna's GPSampler")
+    ap.add_argument("--baseline-seeds", type=int, help="seeds for the --baselines rows (default --seeds)")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=100)
     ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--log", action="store_true", help="append the table to " + str(LOG.relative_to(ROOT)))
     args = ap.parse_args()
-    rows: dict[str, dict] = {"rnn (defaults)": {}}
+    rows: dict[str, tuple[str, dict]] = {"rnn (defaults)": ("rnn", {})}
     for v in args.variant:
         label, _, pairs = v.partition(":")
-        rows[label] = parse_pairs(pairs)
+        rows[label] = ("rnn", parse_pairs(pairs))
     if args.ablation:
-        rows.update({f"rnn, {name}": opts for name, opts in LEVERS_OFF.items()})
+        rows.update({f"rnn, {name}": ("rnn", opts) for name, opts in LEVERS_OFF.items()})
     if not args.no_baselines:
-        rows.update({"rnn (old defaults)": OLD, "tpe": {}})
+        rows.update({"rnn (old defaults)": ("rnn", OLD), "tpe": BASELINES["tpe"]})
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     trials = max(args.budgets)
     t0 = time.time()
     curves, ms = run_all(rows, seeds, trials, args.table, args.synthetic, args.jobs)
+    if args.baselines:
+        extra_seeds = range(args.first_seed, args.first_seed + (args.baseline_seeds or args.seeds))
+        extra = run_all({b: BASELINES[b] for b in args.baselines}, extra_seeds, trials, args.table,
+                        args.synthetic, args.jobs)
+        curves, ms = {**curves, **extra[0]}, {**ms, **extra[1]}
     problem = load_problem(args.table, args.synthetic)
     summary = {name: summarize(problem, cs, args.budgets) for name, cs in curves.items()}
     summary["random (exact)"] = exact_random(problem, args.budgets, trials)
     name = "synthetic" if args.synthetic else (args.table or "char_lm_table")
     text = (f"Problem `{name}`, seeds {seeds.start}-{seeds.stop - 1}, {trials} trials, "
             f"{time.time() - t0:.0f} s. Median regret at each budget; "
-            f"`python benchmarks/tune_controller.py {' '.join(sys.argv[1:])}`\n"
-            + "".join(f"- `{k}`: {v}\n" for k, v in rows.items() if v) + "\n"
+            + (f"rows {', '.join(args.baselines)} over seeds {args.first_seed}-"
+               f"{args.first_seed + (args.baseline_seeds or args.seeds) - 1}; " if args.baselines else "")
+            + f"`python benchmarks/tune_controller.py {' '.join(sys.argv[1:])}`\n"
+            + "".join(f"- `{k}`: {v[0]} {v[1]}\n" for k, v in {**rows, **{b: BASELINES[b] for b in args.baselines}}.items()
+                      if v[1]) + "\n"
             + markdown(summary, ms, args.budgets))
     if args.log:
         with LOG.open("a") as f:

@@ -48,3 +48,18 @@ def test_exact_random_matches_sampling(table):
         exact = exact_random(table, [n], n)[n]["median"]
         assert abs(exact - sampled) < 0.01, (n, exact, sampled)
         assert exact_random(table, [n], n)[n]["q1"] <= exact <= exact_random(table, [n], n)[n]["q3"]
+
+
+def test_tune_controller_reports_extra_baseline_rows(tmp_path):
+    """`--baselines` adds Optuna rows (TPE multivariate + group) beside the controller's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "benchmarks/tune_controller.py", "--table", "pointer_net_1epoch_table",
+                           "--seeds", "1", "--budgets", "5", "15", "--no-baselines", "--baselines", "tpe_mv",
+                           "--jobs", "1"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in proc.stdout.splitlines() if line.startswith("| ")}
+    assert {"rnn (defaults)", "tpe_mv", "random (exact)"} <= set(rows)
+    assert "`tpe_mv`: tpe {'multivariate': True, 'group': True}" in proc.stdout
