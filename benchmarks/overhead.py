@@ -125,7 +125,7 @@ def controller_cost(space: SearchSpace, n: int = 400) -> dict[str, float]:
         t2 = time.perf_counter()
         ask, tell = ask + t1 - t0, tell + t2 - t1
     return {"ask_ms": 1e3 * ask / n, "tell_ms": 1e3 * tell / n, "ask_tell_ms": 1e3 * (ask + tell) / n,
-            "updates": ctrl.stats["updates"], "batch_size": ctrl.options.batch_size}
+            "updates": ctrl.stats["updates"], "configs": n}
 
 
 def summarize(walls: list[float], probes: list[Completions], trials: int,
@@ -230,7 +230,8 @@ def main() -> None:
         f"before, {os.getloadavg()[0]:.1f} after (other work on the machine adds noise)",
         "", table(rows), "",
         f"- controller ask+tell per config: {ctrl['ask_tell_ms']:.2f} ms (ask {ctrl['ask_ms']:.2f} ms, "
-        f"tell {ctrl['tell_ms']:.2f} ms incl. one policy update per {ctrl['batch_size']} tells)",
+        f"tell {ctrl['tell_ms']:.2f} ms incl. the policy updates: {ctrl['updates']} over "
+        f"{ctrl['configs']} configs)",
         "- wall = the whole call (hyperseq: validation, MLflow parent + child runs, controller, "
         "plots, ranking); steady-state = first to last trial completion / (trials - 1); "
         "fixed = wall - steady x trials (actor start-up, job set-up and tear-down).",
