@@ -39,6 +39,8 @@ from .ray_env import ANALYSIS_LOGGER, check_cluster, quiet_tune, ray_session, re
 from .resume import close_interrupted, prepare_resume, space_copy
 from .spec import JobSpec, prepare_job
 
+RNN_MAX_OVERHEAD = 0.1  # the rnn controller's share of a job's wall time (see make_searcher)
+
 log = logging.getLogger(__name__)
 
 
@@ -83,8 +85,12 @@ def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[int, 
 
 # ---- Tune ---------------------------------------------------------------------------------------
 def make_searcher(spec: JobSpec) -> searchers.Searcher:
-    options = dict(spec.controller_options) if spec.searcher == "rnn" else {}
-    return searchers.create(spec.searcher, spec.space, seed=spec.seed, **options)
+    """The job's searcher; the rnn's compute is bounded to RNN_MAX_OVERHEAD of the job's wall
+    time (`RNNSearcher.max_overhead`: no effect unless trials finish faster than it learns)."""
+    if spec.searcher != "rnn":
+        return searchers.create(spec.searcher, spec.space, seed=spec.seed)
+    return searchers.create("rnn", spec.space, seed=spec.seed, max_overhead=RNN_MAX_OVERHEAD,
+                            **spec.controller_options)
 
 
 def _tuner(spec: JobSpec, searcher: searchers.Searcher, trainable: Any) -> Any:
