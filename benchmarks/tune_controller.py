@@ -124,7 +124,7 @@ def markdown(summary: dict[str, dict], ms: dict[str, float], budgets: list[int])
     head = "| setting | " + " | ".join(f"@{b}" for b in budgets) + " | top1% reached | trials to top1% | ms/trial |"
     lines = [head, "|" + " --- |" * (len(budgets) + 4)]
     for name, s in summary.items():
-        cells = " | ".join(f"{s[b]['median']:.4f}" for b in budgets)
+        cells = " | ".join(f"{s[b]['median'] + 0.0:.4f}" for b in budgets)
         cost = f"{ms[name]:.1f}" if name in ms else "-"
         lines.append(f"| {name} | {cells} | {s['top1pct_reached']} | {s['top1pct_median_trials']} | {cost} |")
     return "\n".join(lines)
