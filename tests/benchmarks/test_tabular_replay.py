@@ -63,3 +63,14 @@ def test_tune_controller_reports_extra_baseline_rows(tmp_path):
     rows = {line.split(" | ")[0].lstrip("| "): line for line in proc.stdout.splitlines() if line.startswith("| ")}
     assert {"rnn (defaults)", "tpe_mv", "random (exact)"} <= set(rows)
     assert "`tpe_mv`: tpe {'multivariate': True, 'group': True}" in proc.stdout
+
+
+@pytest.mark.parametrize("name", ["char_lm_table", "seq2seq_table", "pointer_net_table",
+                                  "pointer_net_1epoch_table", "char_lm_layers_table"])
+def test_every_stored_table_is_complete(name):
+    """BENCHMARKS.md replays these: each holds exactly one row per config of its space."""
+    from pathlib import Path
+    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
+    table = Table.load(data / f"{name}.csv", data / f"{name}.yaml")
+    assert len(table.metric) == table.space.size()
+    assert sum(1 for _ in (data / f"{name}.csv").open()) == table.space.size() + 1   # no duplicate rows
