@@ -36,13 +36,12 @@ from . import update
 from .memory import Memory, Pairs, as_pairs
 from .policy import Policy, PolicyConfig
 from .reward_model import RewardModel
-from .sampling import Proposer, SpaceExhausted, decode, draw
+from .sampling import Proposer, QuickPool, SpaceExhausted, decode, draw
 from .settings import LEVERS_OFF, ControllerOptions
 from .shaping import EmaBaseline, quantile_advantages, rank_advantages
 
 __all__ = ["Controller", "ControllerOptions", "SpaceExhausted"]
 STATE_VERSION = 2
-QUICK_POOL = 64  # policy samples drawn in one batch for `ask_quick`
 
 
 @contextlib.contextmanager
@@ -79,8 +78,7 @@ class Controller:
         self.proposer = Proposer(space, o)
         self.model = RewardModel(space, o.model_kernel, o.model_noise) if o.screen > 1 or o.dyna_samples else None
         self._queue: list[tuple[Pairs, float, float]] = []  # (config, reward, EMA advantage) not yet used
-        self._spare: list[Pairs] = []        # `ask_quick`'s pool of policy samples ...
-        self._spare_version = -1             # ... drawn after this many updates
+        self._quick = QuickPool(space, o.dedup)
         self.stats: dict[str, float] = {"asked": 0, "told": 0, "failed": 0, "updates": 0,
                                         "baseline": float("nan"), "reward_std": float("nan"),
                                         "mean_reward": float("nan"), "entropy": float("nan"),
@@ -108,23 +106,17 @@ class Controller:
         return [decode(self.space, key) for key in chosen]
 
     def ask_quick(self) -> dict[str, Any]:
-        """One config from a pool of `QUICK_POOL` policy samples drawn in one batch (redrawn
-        after each policy update), without screening: a proposal for a fraction of `ask`'s
-        cost, for a caller over its compute budget (`RNNSearcher(max_overhead=...)`). Untried
-        when `dedup`, like `ask`; when the pool has nothing untried left, it is `ask(1)`."""
-        if self._spare_version != self.stats["updates"]:
-            self._spare, self._spare_version = [], int(self.stats["updates"])
-        for attempt in range(2):
-            if not self._spare:
-                with _one_thread():
-                    self._spare = draw(self.policy, self.space, QUICK_POOL, self.rng)
-            while self._spare:
-                key = self._spare.pop()
-                if not (self.options.dedup and self.memory.is_used(key)):
-                    self.memory.asked(key)
-                    self.stats["asked"] += 1
-                    return decode(self.space, key)
-        return self.ask(1)[0]
+        """One config from a pool of policy samples drawn in one batch (`QuickPool`), without
+        screening: a proposal for a fraction of `ask`'s cost, for a caller over its compute
+        budget (`RNNSearcher(max_overhead=...)`). Untried when `dedup`, like `ask`; when the
+        pool has nothing untried left, it is `ask(1)`."""
+        with _one_thread():
+            key = self._quick.take(self.policy, self.memory, self.rng, int(self.stats["updates"]))
+        if key is None:
+            return self.ask(1)[0]
+        self.memory.asked(key)
+        self.stats["asked"] += 1
+        return decode(self.space, key)
 
     def _screening_model(self) -> RewardModel | None:
         if self.model is None or self.options.screen < 2 or len(self.memory.sums) < max(2, self.options.screen_start):

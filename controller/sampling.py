@@ -60,6 +60,30 @@ def decode(space: SearchSpace, pairs: Pairs) -> dict:
     return {space.slots[s].key: space.slots[s].choices[t] for s, t in pairs}
 
 
+class QuickPool:
+    """Policy samples drawn `size` at a time for `Controller.ask_quick`; the pool is dropped
+    when the policy changes (its update count), so every sample is from the current policy."""
+
+    def __init__(self, space: SearchSpace, dedup: bool, size: int = 64) -> None:
+        self.space, self.dedup, self.size = space, dedup, size
+        self.keys: list[Pairs] = []
+        self.version = -1
+
+    def take(self, policy: Policy, memory: Memory, generator: torch.Generator,
+             version: int) -> Pairs | None:
+        """An untried sample (any sample without dedup); None if a fresh pool has none."""
+        if version != self.version:
+            self.keys, self.version = [], version
+        for _ in range(2):
+            if not self.keys:
+                self.keys = draw(policy, self.space, self.size, generator)
+            while self.keys:
+                key = self.keys.pop()
+                if not (self.dedup and memory.is_used(key)):
+                    return key
+        return None
+
+
 class Proposer:
     """Turns policy draws into `n` proposals (distinct and untried when `dedup`)."""
 

@@ -77,7 +77,7 @@ def test_search_stops_asking_a_searcher_that_exhausted_its_space(tmp_path):
     space.write_text("name: two\ntask: char_lm\nmetric: val_loss\nmode: min\ndecisions:\n"
                      "  - {name: cell, choices: [rnn, gru]}\n  - {name: hidden, choices: [32]}\n")
     out = tmp_path / "search.json"
-    run_script("gpu_search.py", "--device", "cpu", "--minutes", "0.3", "--slots", "2", "--space", str(space),
+    run_script("gpu_search.py", "--device", "cpu", "--minutes", "0.5", "--slots", "2", "--space", str(space),
                "--schedule", "none", "--fixed",
                "batch_size=8,embed=16,seq_len=32,eval_chars=2048,lr_schedule=cosine",
                "--explore-epochs", "1", "--explore-steps", "2", "--final-epochs", "1", "--final-steps", "2",

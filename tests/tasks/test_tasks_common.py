@@ -168,7 +168,8 @@ def test_default_search_space(name):
 def test_lr_schedule_cosine_follows_steps_or_seconds():
     import time
 
-    from tasks.base import COSINE_FLOOR, LrSchedule, TrainConfig
+    from tasks.base import TrainConfig
+    from tasks.schedule import COSINE_FLOOR, LrSchedule
     constant = LrSchedule(TrainConfig(lr=0.01), steps=100, start=0.0)
     assert not constant.cosine and {constant(s) for s in (0, 50, 100, 500)} == {0.01}
     cosine = LrSchedule(TrainConfig(lr=0.01, lr_schedule="cosine"), steps=100, start=0.0)
@@ -184,7 +185,8 @@ def test_lr_schedule_cosine_follows_steps_or_seconds():
 def test_cosine_schedule_sets_the_optimisers_rate_each_step():
     import time
 
-    from tasks.base import LrSchedule, Task, make_optimizer
+    from tasks.base import Task, make_optimizer
+    from tasks.schedule import LrSchedule
     task = get_task("char_lm")
     cfg = task.parse({**TINY["char_lm"], "lr": 0.01, "lr_schedule": "cosine"})
     run = task.build(cfg, torch.device("cpu"), seed=0)
