@@ -16,8 +16,8 @@ Reported per variant (median over repeats): wall time per trial (call wall / tri
 steady-state time per trial (first to last trial completion / (trials - 1), start-up
 excluded) and the fixed per-job cost (wall - steady x trials); and the paired ratio: the
 median over repeats of the variant's wall / bare Tune's wall in the same repeat (the runs of a
-repeat are minutes apart, so a slow spell of a shared machine hits both sides of a ratio). Also the controller's own
-ask+tell cost per config. Prints a table last and writes it to a section of BENCHMARKS.md.
+repeat are minutes apart, so a slow spell of a shared machine hits both sides of a ratio).
+Also the controller's own ask+tell cost per config. Prints a table last and writes it to a section of BENCHMARKS.md.
 
     python benchmarks/overhead.py --trials 200 --concurrency 2 --repeats 3
 """

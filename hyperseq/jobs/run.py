@@ -39,7 +39,7 @@ from .ray_env import ANALYSIS_LOGGER, check_cluster, quiet_tune, ray_session, re
 from .resume import close_interrupted, prepare_resume, space_copy
 from .spec import JobSpec, prepare_job
 
-RNN_MAX_OVERHEAD = 0.05 # the rnn controller's share of a job's wall time (see make_searcher)
+RNN_MAX_OVERHEAD = 0.05  # the rnn controller's share of a job's wall time (see make_searcher)
 
 log = logging.getLogger(__name__)
 
