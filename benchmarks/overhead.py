@@ -60,10 +60,17 @@ SECTION_START, SECTION_END = "<!-- overhead -->", "<!-- /overhead -->"
 
 
 class Completions(tune.Callback):
-    """Wall-clock time of every trial completion (the same probe for every variant)."""
+    """Wall-clock time of every trial completion, and the Ray actors trials started on (the
+    same probe for every variant): a job whose trials all ran on one actor ran one at a time."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.actors: set[Any] = set()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        actor = trial.temporary_state.ray_actor
+        if actor is not None:
+            self.actors.add(actor._ray_actor_id)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.times.append(time.perf_counter())
@@ -133,7 +140,8 @@ def summarize(walls: list[float], probes: list[Completions], trials: int,
     wall = statistics.median(walls)
     steady = statistics.median((p.times[-1] - p.times[0]) / max(trials - 1, 1) for p in probes)
     return {"wall_per_trial": wall / trials, "steady_per_trial": steady, "fixed": wall - steady * trials,
-            "wall": wall, "paired": statistics.median(w / b for w, b in zip(walls, base))}
+            "wall": wall, "paired": statistics.median(w / b for w, b in zip(walls, base)),
+            "serial": sum(len(p.actors) <= 1 for p in probes), "jobs": len(probes)}
 
 
 def machine() -> str:
@@ -155,12 +163,13 @@ def machine() -> str:
 def table(rows: dict[str, dict[str, float]]) -> str:
     base = rows["bare tune"]
     lines = ["| variant | wall / trial (ms) | steady-state / trial (ms) | fixed per job (s) | "
-             "ratio wall | ratio wall, paired | ratio steady |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "ratio wall | ratio wall, paired | ratio steady | jobs run on one actor |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {1e3 * r['wall_per_trial']:.1f} | {1e3 * r['steady_per_trial']:.1f} | "
                      f"{r['fixed']:.2f} | {r['wall_per_trial'] / base['wall_per_trial']:.2f}x | "
                      f"{r['paired']:.2f}x | "
-                     f"{r['steady_per_trial'] / base['steady_per_trial']:.2f}x |")
+                     f"{r['steady_per_trial'] / base['steady_per_trial']:.2f}x | {r['serial']}/{r['jobs']} |")
     return "\n".join(lines)
 
 
@@ -211,7 +220,8 @@ def main() -> None:
                 walls[variant].append(wall)
                 probes[variant].append(probe)
                 print(f"[{rep + 1}/{args.repeats}] {variant:27s} {wall:7.2f} s  "
-                      f"{1e3 * wall / args.trials:6.1f} ms/trial", flush=True)
+                      f"{1e3 * wall / args.trials:6.1f} ms/trial  {len(probe.actors)} actor(s) ran trials",
+                      flush=True)
         ctrl = controller_cost(space)
     finally:
         ray.shutdown()

@@ -11,7 +11,9 @@ epoch so a scheduler (ASHA) can stop it there. Each report carries:
 - ``child_tags`` (first report only): the device the child trained on and the Ray node
   (``hyperseq.node`` = node id, ``hyperseq.node_ip``).
 
-The trainable imports no MLflow: `hyperseq.tracking.recorder.TrialRecorder`, a callback in the
+Each actor's first trial of an experiment waits (bounded) until the experiment's other trial
+actors are up (`workers.gather`), so trials shorter than an actor's start-up still run
+`concurrency` at a time. The trainable imports no MLflow: `hyperseq.tracking.recorder.TrialRecorder`, a callback in the
 driver, writes the child runs from these reports (see there for why). Exceptions propagate: Tune
 marks the trial errored, the recorder ends its run FAILED and the searcher is told `None`.
 """
@@ -29,6 +31,7 @@ from search_spaces import SearchSpace
 from tasks import get_task
 
 from .device import granted_gpus, trial_device, trial_resources
+from .gather import gather
 from .rewards import BestEpoch, reward_rule
 
 
@@ -46,6 +49,8 @@ class TrialSetup:
     #                            given whole (not projected on the space: the task's default
     #                            configuration may lie outside it) and scored on the whole
     #                            validation split (the task's `full_validation` overrides)
+    gather_key: str = ""       # the experiment's trial actors start together (`workers.gather`):
+    gather_size: int = 1       # each one's first trial waits for this many (1: no wait)
 
 
 PHASE_TAG = "hyperseq.phase"
@@ -101,6 +106,7 @@ def _config(config: Mapping[str, Any], setup: TrialSetup, task: Any) -> tuple[di
 def run_trial(config: Mapping[str, Any], setup: TrialSetup) -> None:
     """Train one configuration and report every epoch (see the module docstring)."""
     trial_id = tune.get_context().get_trial_id() or "local"
+    gather(setup.gather_key, setup.gather_size)
     task = get_task(setup.task)
     cfg, marks = _config(config, setup, task)
     device = trial_device()

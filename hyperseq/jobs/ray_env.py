@@ -123,6 +123,20 @@ def reuse_actors() -> bool:
     return sum(1 for node in ray.nodes() if node.get("Alive")) <= 1
 
 
+def actors_together(spec: JobSpec, trials: int) -> int:
+    """How many trial actors an experiment of the job starts together (`workers.gather`): its
+    concurrency, capped by the trials it runs and by what the cluster holds at once; 1 (no
+    wait) without actor reuse, where Tune never hands one trial's actor to another."""
+    import ray
+    if not reuse_actors():
+        return 1
+    have = ray.cluster_resources()
+    fits = have.get("CPU", 0) // spec.cpus_per_trial
+    if spec.gpus_per_trial:
+        fits = min(fits, have.get("GPU", 0) // spec.gpus_per_trial)
+    return max(1, int(min(spec.concurrency, trials, fits)))
+
+
 def check_cluster(spec: JobSpec) -> None:
     """A trial must fit on the cluster, else Tune would wait forever."""
     import ray

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -35,7 +36,7 @@ from .state import StateKeeper
 from .watch import StoreWatch
 from .hooks import Forward, active
 from .lock import job_lock
-from .ray_env import ANALYSIS_LOGGER, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
+from .ray_env import ANALYSIS_LOGGER, actors_together, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
 from .resume import close_interrupted, prepare_resume, space_copy
 from .spec import JobSpec, prepare_job
 
@@ -234,23 +235,31 @@ def _close_live_runs(spec: JobSpec, parent: str) -> None:
             store.set_status(run.info.run_id, "KILLED", {T.TAG_INTERRUPTED: "true"})
 
 
+def _gather(spec: JobSpec, phase: str, trials: int) -> tuple[str, int]:
+    """(key, size) under which an experiment's trial actors start together (`workers.gather`)."""
+    return f"{spec.name}/{phase}/{uuid.uuid4().hex[:12]}", actors_together(spec, trials)
+
+
 def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool, callbacks: list | None,
             make_tuner: Callable[..., Any], history: list[float | None]) -> tuple[Any, Any]:
     """Fit the search experiment; return its `JobMonitor` (trials completed, curves) and the
     searcher (`exhausted` when it ran out of configurations to propose)."""
+    from workers.gather import released
     from workers.trainable import TrialSetup, make_trainable
     from ..tracking.recorder import Target, TrialRecorder
     from .monitor import JobMonitor
     searcher = make_searcher(spec)
     if spec.warm_start and not history:
         searcher.warm_start(*warm.history(spec.warm_start, spec.tracking_uri))
-    setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed)
+    key, size = _gather(spec, "search", min(spec.trials - len(history), spec.space.size()))
+    setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed,
+                       gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
     with _progress(spec.trials, progress, spec.name) as on_progress:
         monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
                              on_progress, history=history)
         tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
-        with tune_env(), live_searcher(spec.name, searcher), \
+        with tune_env(), live_searcher(spec.name, searcher), released(key), \
                 active(spec.name, [recorder, monitor, StateKeeper(spec.experiment_path), *(callbacks or [])]):
             tuner.fit()
     monitor.flush()
@@ -260,20 +269,22 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
 def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
                  callbacks: list | None) -> str:
     """Retrain the plan (`final.plan`) at the final budget; FINISHED, or KILLED if cut short."""
+    from workers.gather import released
     from workers.trainable import TrialSetup, make_trainable
     from ..tracking.recorder import Target, TrialRecorder
     writer.flush()                                   # the plan reads the search's runs
     configs = final.plan(spec, parent)
+    key, size = _gather(spec, "final", len(configs))
     setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.final_epochs, spec.seed,
-                       phase="final")
+                       phase="final", gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
     label = f"{spec.name}.final"
     with _progress(len(configs), progress, f"{spec.name} (final phase)") as on_progress:
         counter = final.Counter(on_progress)
         tuner = final.tuner(spec, configs, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial),
                             [Forward(label)])
-        with tune_env(), active(label, [recorder, counter, StateKeeper(final.final_path(spec)),
-                                        *(callbacks or [])]):
+        with tune_env(), released(key), active(label, [recorder, counter, StateKeeper(final.final_path(spec)),
+                                                       *(callbacks or [])]):
             grid = tuner.fit()
     done = sum(r.metrics.get("trial_done", False) or r.error is not None for r in grid)
     return "FINISHED" if done >= len(configs) else "KILLED"
