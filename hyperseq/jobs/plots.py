@@ -1,6 +1,6 @@
 """Job plots (matplotlib, Agg backend): best-so-far reward and the controller's choices.
 
-Each function returns a `Figure`; the caller logs it (`MlflowClient.log_figure`) and closes it.
+Each function returns a `Figure`; `png` renders and closes it (the job logs the bytes).
 """
 from __future__ import annotations
 
@@ -14,6 +14,17 @@ import matplotlib.pyplot as plt             # noqa: E402
 from matplotlib.figure import Figure        # noqa: E402
 
 MAX_PANELS = 16
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    import io
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
 
 
 def best_so_far_figure(rewards: Sequence[float | None], title: str = "") -> Figure:

@@ -13,6 +13,7 @@ import socket
 import stat
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
@@ -123,18 +124,20 @@ def reuse_actors() -> bool:
     return sum(1 for node in ray.nodes() if node.get("Alive")) <= 1
 
 
-def actors_together(spec: JobSpec, trials: int) -> int:
-    """How many trial actors an experiment of the job starts together (`workers.gather`): its
-    concurrency, capped by the trials it runs and by what the cluster holds at once; 1 (no
-    wait) without actor reuse, where Tune never hands one trial's actor to another."""
+def actors_together(spec: JobSpec, phase: str, trials: int) -> tuple[str, int]:
+    """(key, size): the trial actors of an experiment of the job (`phase`) start together
+    (`workers.gather`) under a new key, `size` of them: its concurrency, capped by the trials it
+    runs and by what the cluster holds at once; 1 (no wait) without actor reuse, where Tune
+    never hands one trial's actor to another."""
     import ray
+    key = f"{spec.name}/{phase}/{uuid.uuid4().hex[:12]}"
     if not reuse_actors():
-        return 1
+        return key, 1
     have = ray.cluster_resources()
     fits = have.get("CPU", 0) // spec.cpus_per_trial
     if spec.gpus_per_trial:
         fits = min(fits, have.get("GPU", 0) // spec.gpus_per_trial)
-    return max(1, int(min(spec.concurrency, trials, fits)))
+    return key, max(1, int(min(spec.concurrency, trials, fits)))
 
 
 def check_cluster(spec: JobSpec) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -120,20 +120,15 @@ def _restored_tuner(spec: JobSpec, searcher: searchers.Searcher, trainable: Any)
                               resume_errored=False, restart_errored=False)
 
 
-def _log_artifacts(spec: JobSpec, run_id: str, table: pd.DataFrame, monitor: Any) -> None:
-    import matplotlib.pyplot as plt
+def _render_plots(name: str, monitor: Any) -> list[tuple[bytes, str]]:
+    """The job's plots as PNG (best reward vs trials; the controller's choice probabilities)."""
     from . import plots
-    store = open_store(spec.tracking_uri)
-    store.log_text(run_id, table.to_csv(index=False), "best_configs.csv")
-    figures = [(plots.best_so_far_figure(monitor.rewards, f"{spec.name}: best reward vs trials"),
+    figures = [(plots.best_so_far_figure(monitor.rewards, f"{name}: best reward vs trials"),
                 "plots/best_reward.png")]
     if monitor.prob_history:
-        figures.append((plots.choice_probabilities_figure(monitor.prob_history,
-                                                          f"{spec.name}: choice probabilities"),
+        figures.append((plots.choice_probabilities_figure(monitor.prob_history, f"{name}: choice probabilities"),
                         "plots/choice_probabilities.png"))
-    for fig, path in figures:
-        store.log_figure(run_id, fig, path)
-        plt.close(fig)
+    return [(plots.png(fig), path) for fig, path in figures]
 
 
 # ---- the job --------------------------------------------------------------------------------------
@@ -205,12 +200,17 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
         if status == "FINISHED" and spec.final_top > 0:
             status = _final_phase(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])])
             watch.check(spec.name, final.final_path(spec))
-        flushed = writer.flush()
+        with ThreadPoolExecutor(1) as pool:      # the plots render while the writer drains
+            rendered = pool.submit(_render_plots, spec.name, monitor)
+            flushed = writer.flush()
         watch.check(spec.name, spec.experiment_path)
         if not flushed:
             log.warning("some MLflow writes of job %s may be missing", spec.name)
         table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
-        _log_artifacts(spec, parent, table, monitor)
+        store = open_store(spec.tracking_uri)
+        store.log_text(parent, table.to_csv(index=False), "best_configs.csv")
+        for data, path in rendered.result():
+            store.log_image(parent, data, path)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -235,11 +235,6 @@ def _close_live_runs(spec: JobSpec, parent: str) -> None:
             store.set_status(run.info.run_id, "KILLED", {T.TAG_INTERRUPTED: "true"})
 
 
-def _gather(spec: JobSpec, phase: str, trials: int) -> tuple[str, int]:
-    """(key, size) under which an experiment's trial actors start together (`workers.gather`)."""
-    return f"{spec.name}/{phase}/{uuid.uuid4().hex[:12]}", actors_together(spec, trials)
-
-
 def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool, callbacks: list | None,
             make_tuner: Callable[..., Any], history: list[float | None]) -> tuple[Any, Any]:
     """Fit the search experiment; return its `JobMonitor` (trials completed, curves) and the
@@ -251,7 +246,7 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
     searcher = make_searcher(spec)
     if spec.warm_start and not history:
         searcher.warm_start(*warm.history(spec.warm_start, spec.tracking_uri))
-    key, size = _gather(spec, "search", min(spec.trials - len(history), spec.space.size()))
+    key, size = actors_together(spec, "search", min(spec.trials - len(history), spec.space.size()))
     setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed,
                        gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
@@ -274,7 +269,7 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
     from ..tracking.recorder import Target, TrialRecorder
     writer.flush()                                   # the plan reads the search's runs
     configs = final.plan(spec, parent)
-    key, size = _gather(spec, "final", len(configs))
+    key, size = actors_together(spec, "final", len(configs))
     setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.final_epochs, spec.seed,
                        phase="final", gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)

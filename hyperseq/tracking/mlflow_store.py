@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -200,8 +201,11 @@ class MlflowStore(Store):
     def log_text(self, run_id: str, text: str, path: str) -> None:
         self.client.log_text(run_id, text, path)
 
-    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
-        self.client.log_figure(run_id, figure, path)
+    def log_image(self, run_id: str, png: bytes, path: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / Path(path).name
+            local.write_bytes(png)
+            self.client.log_artifact(run_id, str(local), str(Path(path).parent) if "/" in path else None)
 
     # ---- reads
     def search(self, filter_string: str, order_by: Iterable[str] = ()) -> list[Run]:

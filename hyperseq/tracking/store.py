@@ -143,8 +143,8 @@ class Store(ABC):
         """A text artifact."""
 
     @abstractmethod
-    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
-        """A matplotlib figure as an image artifact."""
+    def log_image(self, run_id: str, png: bytes, path: str) -> None:
+        """A PNG image artifact."""
 
     # ---- reads
     @abstractmethod

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -71,6 +73,9 @@ def _check_job(uri: str, name: str, searcher: str, space_path: str) -> None:
     artifacts = {a.path for a in c.list_artifacts(parent.info.run_id)}
     artifacts |= {a.path for a in c.list_artifacts(parent.info.run_id, "plots")}
     assert {"space.yaml", "best_configs.csv", "plots/best_reward.png"} <= artifacts
+    with tempfile.TemporaryDirectory() as tmp:                       # a real image, not empty
+        png = Path(c.download_artifacts(parent.info.run_id, "plots/best_reward.png", tmp)).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5_000
     assert len(c.get_metric_history(parent.info.run_id, "best_reward")) == TRIALS
     if searcher == "rnn":
         assert "plots/choice_probabilities.png" in artifacts
