@@ -16,7 +16,10 @@ Reported per variant (median over repeats): wall time per trial (call wall / tri
 steady-state time per trial (first to last trial completion / (trials - 1), start-up
 excluded) and the fixed per-job cost (wall - steady x trials); and the paired ratio: the
 median over repeats of the variant's wall / bare Tune's wall in the same repeat (the runs of a
-repeat are minutes apart, so a slow spell of a shared machine hits both sides of a ratio).
+repeat are minutes apart, so a slow spell of a shared machine hits both sides of a ratio);
+and how many of its jobs ran every trial on one Ray actor (one trial at a time: Tune hands a
+cached actor to a trial whose own actor is still starting; hyperseq's trial actors start
+together, `workers.gather`), with the paired ratio over the repeats where bare Tune did not.
 Also the controller's own ask+tell cost per config. Prints a table last and writes it to a section of BENCHMARKS.md.
 
     python benchmarks/overhead.py --trials 200 --concurrency 2 --repeats 3
@@ -144,6 +147,18 @@ def summarize(walls: list[float], probes: list[Completions], trials: int,
             "serial": sum(len(p.actors) <= 1 for p in probes), "jobs": len(probes)}
 
 
+def matched(walls: dict[str, list[float]], probes: dict[str, list[Completions]]) -> str:
+    """Each hyperseq variant against bare Tune in the repeats where bare Tune ran its trials on
+    more than one actor (a job on one actor runs one trial at a time: `workers.gather`)."""
+    keep = [i for i, p in enumerate(probes["bare tune"]) if len(p.actors) > 1]
+    if not keep:
+        return "- no repeat where bare Tune ran on more than one actor"
+    parts = [f"{v} {statistics.median(walls[v][i] / walls['bare tune'][i] for i in keep):.2f}x"
+             for v in walls if v.startswith("hyperseq")]
+    return (f"- paired ratio in the {len(keep)} repeat(s) where bare Tune's trials ran on more than one "
+            f"actor: {', '.join(parts)}")
+
+
 def machine() -> str:
     cpu = platform.processor() or "?"
     try:
@@ -238,7 +253,7 @@ def main() -> None:
         f"{args.repeats} alternating repeats in one local Ray; sqlite MLflow store in a temp dir "
         f"(created once before timing: {store_s:.1f} s); 1-min load average {load_before:.1f} "
         f"before, {os.getloadavg()[0]:.1f} after (other work on the machine adds noise)",
-        "", table(rows), "",
+        "", table(rows), "", matched(walls, probes),
         f"- controller ask+tell per config: {ctrl['ask_tell_ms']:.2f} ms (ask {ctrl['ask_ms']:.2f} ms, "
         f"tell {ctrl['tell_ms']:.2f} ms incl. the policy updates: {ctrl['updates']} over "
         f"{ctrl['configs']} configs)",
