@@ -62,3 +62,18 @@ def test_short_trials_run_on_as_many_actors_as_the_concurrency(ray_cluster, tmp_
     assert result.status == "FINISHED" and len(result.trials) == 40
     assert len(probe.actors) == 2
     assert not kv._internal_kv_list(f"{result.name}/", namespace=NAMESPACE)       # released
+
+
+def test_how_many_actors_start_together(ray_cluster, tmp_path) -> None:
+    from hyperseq.jobs.ray_env import actors_together
+    from hyperseq.jobs.spec import prepare_job
+    space = SearchSpace.from_dict({"name": "noop_size", "task": "noop", "decisions": [
+        {"name": "a", "choices": [1, 2]}]})
+    common = {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "storage": str(tmp_path / "ray")}
+    wide = prepare_job(space, concurrency=8, trials=20, **common)
+    key, size = actors_together(wide, "search", 20)
+    assert size == 2 and key.startswith(f"{wide.name}/search/")       # the 2-CPU Ray holds 2
+    assert actors_together(wide, "search", 1)[1] == 1                  # one trial left to run
+    assert actors_together(wide, "final", 20)[0] != key                # a new key per experiment
+    half = prepare_job(space, concurrency=8, trials=20, cpus_per_trial=0.5, **common)
+    assert actors_together(half, "search", 20)[1] == 4
