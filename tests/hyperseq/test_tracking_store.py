@@ -79,6 +79,24 @@ def test_background_writer_drains_in_order_and_stops_at_a_failed_write(uri: str)
         writer.submit(store.log_metric_steps, uri, parent, [({}, 0)])
 
 
+@pytest.mark.parametrize("user, expected", [({}, "MLFLOW_DISABLE_TELEMETRY=true"),
+                                            ({"MLFLOW_DISABLE_TELEMETRY": "false"}, "MLFLOW_DISABLE_TELEMETRY=false"),
+                                            ({"DO_NOT_TRACK": "false"}, None)])
+def test_the_writer_runs_without_mlflow_telemetry_unless_the_user_chose(
+        monkeypatch: pytest.MonkeyPatch, user: dict[str, str], expected: str | None) -> None:
+    for name in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in user.items():
+        monkeypatch.setenv(name, value)
+    writer = BackgroundWriter()
+    try:
+        env = Path(f"/proc/{writer._proc.pid}/environ").read_bytes().decode().split("\0")
+    finally:
+        writer.close()
+    found = [e for e in env if e.startswith("MLFLOW_DISABLE_TELEMETRY=")]
+    assert found == ([expected] if expected else [])
+
+
 def test_default_uri_uses_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://example:5000")
     assert default_tracking_uri() == "http://example:5000"
