@@ -45,6 +45,7 @@ class JobMonitor(UsesWriter, tune.Callback):
         self._next_sample = 0                    # ... and the trial count due for the next one
         self._points: list[tuple[dict[str, Any], int]] = []
         self._flushed = time.monotonic()
+        self._logged = False                     # this driver has queued curve points
 
 
     # ---- Tune hooks -----------------------------------------------------------------------------
@@ -60,10 +61,21 @@ class JobMonitor(UsesWriter, tune.Callback):
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.flush()
 
+    def close(self) -> None:
+        """The search is over: queue what is buffered. A resumed job with nothing left to run
+        logs its counts once more, since the killed driver's last points may never have been
+        written (its writer drops what it had queued)."""
+        if not self._logged and self.completed:
+            self._points.append(({"trials_completed": self.completed, "trials_failed": self.failed,
+                                  **({} if self.best_reward is None else {"best_reward": self.best_reward})},
+                                 self.completed))
+        self.flush()
+
     def flush(self) -> None:
         """Queue the buffered curve points as one write."""
         if self._points:
             self.writer.submit(log_metric_steps, self.uri, self.parent_run_id, self._points)
+            self._logged = True
         self._points, self._flushed = [], time.monotonic()
 
     # ---- bookkeeping ----------------------------------------------------------------------------

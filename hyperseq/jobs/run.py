@@ -257,7 +257,7 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
         with tune_env(), live_searcher(spec.name, searcher), released(key), \
                 active(spec.name, [recorder, monitor, StateKeeper(spec.experiment_path), *(callbacks or [])]):
             tuner.fit()
-    monitor.flush()
+    monitor.close()
     return monitor, searcher
 
 
