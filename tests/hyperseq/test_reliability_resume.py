@@ -150,3 +150,26 @@ def test_close_interrupted_reconciles_mlflow_with_tunes_checkpoint(tmp_path: Pat
     assert unheard.data.metrics["reward"] == 0.9
     assert after["running"].data.tags[T.TAG_INTERRUPTED] == "true"
     assert after["late"].data.tags["hyperseq.superseded"] == "true"      # Tune re-runs it
+
+
+class _Submits:
+    """Records what a monitor queues (isolates its logic from the writer process)."""
+
+    alive = True
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def submit(self, fn, *args, **kwargs) -> None:
+        self.calls.append(args)
+
+
+def test_a_resume_with_nothing_left_logs_the_counts_again() -> None:
+    from hyperseq.jobs.monitor import JobMonitor
+    idle = _Submits()
+    JobMonitor("sqlite:///x.db", "run", 6, idle, history=[0.1, None, 0.3, 0.2, 0.1, 0.2]).close()
+    [(_, _, points)] = idle.calls
+    assert points == [({"trials_completed": 6, "trials_failed": 1, "best_reward": 0.3}, 6)]
+    fresh = _Submits()
+    JobMonitor("sqlite:///x.db", "run", 6, fresh).close()              # nothing done: nothing logged
+    assert fresh.calls == []
