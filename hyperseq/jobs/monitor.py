@@ -66,9 +66,7 @@ class JobMonitor(UsesWriter, tune.Callback):
         logs its counts once more, since the killed driver's last points may never have been
         written (its writer drops what it had queued)."""
         if not self._logged and self.completed:
-            self._points.append(({"trials_completed": self.completed, "trials_failed": self.failed,
-                                  **({} if self.best_reward is None else {"best_reward": self.best_reward})},
-                                 self.completed))
+            self._points.append((self._counts(), self.completed))
         self.flush()
 
     def flush(self) -> None:
@@ -79,17 +77,22 @@ class JobMonitor(UsesWriter, tune.Callback):
         self._points, self._flushed = [], time.monotonic()
 
     # ---- bookkeeping ----------------------------------------------------------------------------
+    def _counts(self) -> dict[str, Any]:
+        """The job's counts so far (and best reward, once there is one)."""
+        counts: dict[str, Any] = {"trials_completed": self.completed, "trials_failed": self.failed}
+        if self.best_reward is not None:
+            counts["best_reward"] = self.best_reward
+        return counts
+
     def _record(self, reward: float | None) -> None:
         self.completed += 1
         self.rewards.append(reward)
         if reward is not None and math.isfinite(reward) and (
                 self.best_reward is None or reward > self.best_reward):
             self.best_reward = reward
-        curves: dict[str, Any] = {"trials_completed": self.completed, "trials_failed": self.failed}
+        curves = self._counts()
         if reward is not None:
             curves["trial_reward"] = reward
-        if self.best_reward is not None:
-            curves["best_reward"] = self.best_reward
         if self.controller is not None:
             stats = self.controller.stats
             curves.update({f"controller.{k}": stats[k] for k in CONTROLLER_CURVES if k in stats})
