@@ -1,35 +1,72 @@
 """Job plots (matplotlib, Agg backend): best-so-far reward and the controller's choices.
 
-Each function returns a `Figure`; `png` renders and closes it (the job logs the bytes).
+Each figure function returns a `Figure`; `png` renders and closes it. `log_job_plots` renders a
+job's plots and logs them to its parent run: the job runs it in its MLflow writer process
+(`BackgroundWriter`), so matplotlib's import (submitted early, `ready`) and the rendering stay
+off the driver, and the rendering overlaps the driver's ranking query at the end of a job.
 """
 from __future__ import annotations
 
+import logging
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")                       # headless: drivers run on servers
-import matplotlib.pyplot as plt             # noqa: E402
-from matplotlib.figure import Figure        # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_PANELS = 16
+log = logging.getLogger(__name__)
 
 
-def png(fig: Figure) -> bytes:
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (headless: drivers run on servers), imported on
+    first use (~1 s): a driver that only submits `log_job_plots` never imports it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def ready() -> None:
+    """Import matplotlib now (a writer runs it at a job's start, while Ray starts the trials)."""
+    _pyplot()
+
+
+def log_job_plots(uri: str, run_id: str, name: str, rewards: Sequence[float | None],
+                  prob_history: Sequence[tuple[int, dict[str, dict[str, float]]]]) -> None:
+    """Render a job's plots (best reward vs trials; the controller's choice probabilities, if
+    any) and log them as PNG artifacts of its parent run. A plot that fails to render is
+    skipped with a warning (the job's results do not depend on it); a store that refuses the
+    write raises, as every writer call does."""
+    from ..tracking.store import open_store
+    figures: list[tuple[Any, str]] = [
+        (lambda: best_so_far_figure(rewards, f"{name}: best reward vs trials"), "plots/best_reward.png")]
+    if prob_history:
+        figures.append((lambda: choice_probabilities_figure(prob_history, f"{name}: choice probabilities"),
+                        "plots/choice_probabilities.png"))
+    for make, path in figures:
+        try:
+            data = png(make())
+        except Exception as err:                  # noqa: BLE001 - a plot is not worth the job
+            log.warning("plot %s of job %s not rendered: %s", path, name, err)
+            continue
+        open_store(uri).log_image(run_id, data, path)
+
+
+def png(fig: "Figure") -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     import io
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png")
     finally:
-        plt.close(fig)
+        _pyplot().close(fig)
     return buf.getvalue()
 
 
-def best_so_far_figure(rewards: Sequence[float | None], title: str = "") -> Figure:
+def best_so_far_figure(rewards: Sequence[float | None], title: str = "") -> "Figure":
     """Reward per completed trial (dots) and the best so far (step line)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
     xs = [i + 1 for i, r in enumerate(rewards) if r is not None]
     ys = [r for r in rewards if r is not None]
     best, curve = -math.inf, []
@@ -48,7 +85,7 @@ def best_so_far_figure(rewards: Sequence[float | None], title: str = "") -> Figu
 
 
 def choice_probabilities_figure(history: Sequence[tuple[int, dict[str, dict[str, float]]]],
-                                title: str = "") -> Figure:
+                                title: str = "") -> "Figure":
     """One panel per decision: each choice's probability vs trials completed.
 
     `history` holds (trials completed, `Controller.choice_probabilities()`) samples; a decision
@@ -60,7 +97,7 @@ def choice_probabilities_figure(history: Sequence[tuple[int, dict[str, dict[str,
     keys = keys[:MAX_PANELS] or ["(none)"]
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.4), squeeze=False)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.4), squeeze=False)
     for ax, key in zip(axes.flat, keys):
         choices: list[str] = []
         for _, probs in history:

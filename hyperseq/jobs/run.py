@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -31,7 +30,7 @@ from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import best_configs
 from ..tracking.store import StoreError, open_store
-from . import final, state, warm
+from . import final, plots, state, warm
 from .state import StateKeeper
 from .watch import StoreWatch
 from .hooks import Forward, active
@@ -120,17 +119,6 @@ def _restored_tuner(spec: JobSpec, searcher: searchers.Searcher, trainable: Any)
                               resume_errored=False, restart_errored=False)
 
 
-def _render_plots(name: str, monitor: Any) -> list[tuple[bytes, str]]:
-    """The job's plots as PNG (best reward vs trials; the controller's choice probabilities)."""
-    from . import plots
-    figures = [(plots.best_so_far_figure(monitor.rewards, f"{name}: best reward vs trials"),
-                "plots/best_reward.png")]
-    if monitor.prob_history:
-        figures.append((plots.choice_probabilities_figure(monitor.prob_history, f"{name}: choice probabilities"),
-                        "plots/choice_probabilities.png"))
-    return [(plots.png(fig), path) for fig, path in figures]
-
-
 # ---- the job --------------------------------------------------------------------------------------
 def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None) -> JobResult:
     """Run a validated job (see the module docstring for what is recorded where).
@@ -140,6 +128,7 @@ def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None
     from ..tracking.writer import shared_writer
     quiet_tune()
     writer = shared_writer()            # start its MLflow imports now, alongside Ray's start
+    writer.submit(plots.ready)          # ... and matplotlib's, for the plots at the end
     with ray_session(), job_lock(spec.storage, spec.name):
         check_cluster(spec)
         tags = {T.TAG_SEARCHER: spec.searcher, T.TAG_SPACE: spec.space.name, T.TAG_TASK: spec.task,
@@ -171,6 +160,7 @@ def resume_prepared(spec: JobSpec, parent: Any, progress: bool = False,
     from ..tracking.writer import shared_writer
     quiet_tune()
     writer = shared_writer()
+    writer.submit(plots.ready)
     # Tune's analysis of the restored experiment warns per trial that it has no result files.
     logging.getLogger(ANALYSIS_LOGGER).setLevel(logging.ERROR)
     with job_lock(spec.storage, spec.name), ray_session():
@@ -200,17 +190,16 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
         if status == "FINISHED" and spec.final_top > 0:
             status = _final_phase(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])])
             watch.check(spec.name, final.final_path(spec))
-        with ThreadPoolExecutor(1) as pool:      # the plots render while the writer drains
-            rendered = pool.submit(_render_plots, spec.name, monitor)
-            flushed = writer.flush()
+        flushed = writer.flush()
+        watch.check(spec.name, spec.experiment_path)
+        writer.submit(plots.log_job_plots, spec.tracking_uri, parent, spec.name, monitor.rewards,
+                      monitor.prob_history)            # rendered by the writer during the ranking
+        table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
+        open_store(spec.tracking_uri).log_text(parent, table.to_csv(index=False), "best_configs.csv")
+        flushed = writer.flush() and flushed
         watch.check(spec.name, spec.experiment_path)
         if not flushed:
             log.warning("some MLflow writes of job %s may be missing", spec.name)
-        table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
-        store = open_store(spec.tracking_uri)
-        store.log_text(parent, table.to_csv(index=False), "best_configs.csv")
-        for data, path in rendered.result():
-            store.log_image(parent, data, path)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
