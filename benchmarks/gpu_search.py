@@ -47,6 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FULL_VAL = 1 << 30  # eval_chars above the val split's length: score on all of it
+TIE_NATS = 0.03     # top-rung val_loss differences below this are noise (BENCHMARKS.md section 4)
 
 
 def _init_worker() -> None:
@@ -186,18 +187,31 @@ def explore(pool: ProcessPoolExecutor, searchers: dict[str, Any], slots: int, ar
                   f"val_loss {trial['val_loss'] if trial['val_loss'] is not None else 'n/a'}", flush=True)
 
 
+def ranked_configs(trials: list[dict], name: str, top: int) -> list[dict]:
+    """A searcher's `top` distinct configs for the final: highest rung first, then val_loss.
+    Top-rung results within TIE_NATS of the best are a tie (two runs of one config differed by
+    that much), broken by time per step: the fastest of them trains the most steps in the
+    final's wall budget."""
+    done = [t for t in trials if t["searcher"] == name and t["status"] == "done" and math.isfinite(t["val_loss"])]
+    ranked = sorted(done, key=lambda t: (-t.get("rung", 0), t["val_loss"]))
+    if ranked:
+        tied = [t for t in ranked if t.get("rung", 0) == ranked[0].get("rung", 0)
+                and t["val_loss"] <= ranked[0]["val_loss"] + TIE_NATS]
+        fastest = min(tied, key=lambda t: t["seconds"] / max(1, len(t["curve"])))
+        ranked = [fastest, *(t for t in ranked if t is not fastest)]
+    seen: list[dict] = []
+    for t in ranked:
+        if t["config"] not in seen and len(seen) < top:
+            seen.append(t["config"])
+    return seen
+
+
 def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], args: argparse.Namespace,
            fixed: dict, device: str, deadline: float) -> list[dict[str, Any]]:
     """Each searcher's top configs and the default config, trained long and scored on all of val."""
     picks: list[tuple[str, dict]] = [("default", {})]
     for name in searchers:
-        ranked = sorted((t for t in trials if t["searcher"] == name and t["status"] == "done"
-                         and math.isfinite(t["val_loss"])), key=lambda t: (-t.get("rung", 0), t["val_loss"]))
-        seen: list[dict] = []
-        for t in ranked:
-            if t["config"] not in seen and len(seen) < args.final_top:
-                seen.append(t["config"])
-        picks += [(name, c) for c in seen]
+        picks += [(name, c) for c in ranked_configs(trials, name, args.final_top)]
     futures = [(name, config, pool.submit(train_child, {**config, **fixed, "eval_chars": FULL_VAL},
                                           args.final_epochs, args.final_steps, device, deadline, 0,
                                           None, True))
@@ -225,11 +239,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if set(fixed) & set(space.keys):
         raise SystemExit(f"--fixed {args.fixed}: {sorted(set(fixed) & set(space.keys))} are searched "
                          f"by the space {args.space}; fix only other settings")
-    t0 = time.time()
     budget = args.minutes * 60
+    t0 = time.time() - (args.explore_fraction * budget if args.final_only else 0)
     workers = max(args.slots, 1 + args.final_top * len(searchers))     # explore uses `slots` of them
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
-        trials = explore(pool, searchers, args.slots, args, fixed, device, t0, t0 + args.explore_fraction * budget)
+        trials = json.loads(args.final_only.read_text())["trials"] if args.final_only else \
+            explore(pool, searchers, args.slots, args, fixed, device, t0, t0 + args.explore_fraction * budget)
         final = finals(pool, trials, list(searchers), args, fixed, device, t0 + budget)
     return {"command": "python benchmarks/gpu_search.py " + " ".join(sys.argv[1:]), "machine": machine(),
             "device": device, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -261,6 +276,8 @@ def main() -> None:
     ap.add_argument("--final-epochs", type=int, default=30)
     ap.add_argument("--final-steps", type=int, default=100)
     ap.add_argument("--out", type=Path, help="write the result (every trial) as JSON here")
+    ap.add_argument("--final-only", type=Path, metavar="RESULT",
+                    help="no explore: take RESULT's trials (same options) and run the final phase again")
     ap.add_argument("--from", dest="src", type=Path, help="render a JSON result instead of searching")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
     args = ap.parse_args()

@@ -115,3 +115,21 @@ def test_a_cosine_schedule_decays_over_the_runs_own_budget():
     assert annealed(cosine, None, 300.0)["lr_horizon_s"] == 300.0
     assert annealed(cosine, None, -5.0)["lr_horizon_s"] == 1.0      # already late: anneal at once
     assert annealed({"lr": 0.01}, 20.0, 300.0) == {"lr": 0.01}       # constant rate: untouched
+
+
+def test_the_final_takes_the_fastest_of_a_tie_at_the_top_rung():
+    """Top-rung results within TIE_NATS of the best are a tie, broken by time per epoch; a
+    clear winner stays first whatever its speed, and a lower rung never beats a higher one."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.gpu_search import TIE_NATS, ranked_configs
+
+    def trial(name: str, rung: int, loss: float, seconds: float) -> dict:
+        return {"searcher": "s", "status": "done", "config": {"c": name}, "rung": rung, "val_loss": loss,
+                "seconds": seconds, "curve": [loss] * 9}
+
+    slow_best, fast_tied = trial("slow", 2, 1.50, 900.0), trial("fast", 2, 1.50 + TIE_NATS / 2, 300.0)
+    low_rung = trial("low", 1, 1.20, 10.0)
+    assert ranked_configs([low_rung, slow_best, fast_tied], "s", 3) == [{"c": "fast"}, {"c": "slow"}, {"c": "low"}]
+    clear = trial("fast", 2, 1.50 + 2 * TIE_NATS, 300.0)
+    assert ranked_configs([clear, slow_best, low_rung], "s", 2) == [{"c": "slow"}, {"c": "fast"}]
+    assert ranked_configs([low_rung], "other", 1) == []
