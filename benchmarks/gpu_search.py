@@ -18,7 +18,8 @@ searchers, which run side by side under the same budget. Two phases:
    `--explore-epochs` epochs. No trial is started that would not finish an epoch before the
    phase ends; one still running at the end is cut and not counted.
 2. final (the rest of the budget): each searcher's `--final-top` best explored configs (highest
-   rung first, then val_loss), and the
+   rung first, then val_loss; a tie at the top rung goes to the config fastest per step,
+   `ranked_configs`), and the
    task's default config as the reference, train for up to `--final-epochs` x
    `--final-steps` (or until the budget ends) and are scored on the whole validation split.
    All finals train at once (the pool has a process for each, even beyond `--slots`), so
