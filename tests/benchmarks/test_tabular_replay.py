@@ -65,8 +65,19 @@ def test_tune_controller_reports_extra_baseline_rows(tmp_path):
     assert "`tpe_mv`: tpe {'multivariate': True, 'group': True}" in proc.stdout
 
 
+def test_rank_sum_ranks_rows_per_cell_with_shared_ties():
+    """The tuning split's one number: ranks per cell, summed; ties share their mean rank."""
+    from benchmarks.tune_controller import rank_sum
+    cell = lambda r25, trials: {25: {"median": r25}, "top1pct_median_trials": trials}  # noqa: E731
+    summaries = {"p1": {"a": cell(0.0, 10), "b": cell(0.1, 10), "c": cell(0.2, math.inf)},
+                 "p2": {"a": cell(0.3, 40), "b": cell(0.0, 20), "c": cell(0.0, 30)}}
+    assert rank_sum(summaries, [25]) == {"a": 1 + 1.5 + 3 + 3, "b": 2 + 1.5 + 1.5 + 1, "c": 3 + 3 + 1.5 + 2}
+
+
 @pytest.mark.parametrize("name", ["char_lm_table", "seq2seq_table", "pointer_net_table",
-                                  "pointer_net_1epoch_table", "char_lm_layers_table"])
+                                  "pointer_net_1epoch_table", "char_lm_layers_table",
+                                  "seq2seq_optim_table", "char_lm_regularize_table",
+                                  "pointer_net_hull_table"])
 def test_every_stored_table_is_complete(name):
     """BENCHMARKS.md replays these: each holds exactly one row per config of its space."""
     from pathlib import Path
