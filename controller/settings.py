@@ -49,7 +49,7 @@ class ControllerOptions:
     screen: int = 16               # policy candidates scored by the reward model per proposal; 0/1 = off
     screen_start: int = 5          # told results before screening starts
     model_kernel: str = "exp"      # reward model kernel on slot overlap: "linear", "poly" (2nd degree), "exp"
-    model_noise: float = 0.3       # reward model noise variance (targets are normal scores)
+    model_noise: float = 0.1       # reward model noise variance (targets are normal scores)
     dyna_samples: int = 0          # imagined configs per update, rewarded by the model (0 = off)
 
     @classmethod
