@@ -168,6 +168,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--log", action="store_true", help="append the table to " + str(LOG.relative_to(ROOT)))
     args = ap.parse_args()
+    if args.tuning_split and (args.table or args.synthetic):
+        ap.error(f"--tuning-split replays every TUNING_SPLIT table; it takes no "
+                 f"{'--table ' + args.table if args.table else '--synthetic'}")
     rows: dict[str, tuple[str, dict]] = {"rnn (defaults)": ("rnn", {})}
     for v in args.variant:
         label, _, pairs = v.partition(":")

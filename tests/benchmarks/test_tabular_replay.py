@@ -3,10 +3,13 @@ trials than BENCHMARKS.md; asserts correctness of the replay, not a speed or a w
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from benchmarks.tabular import SEARCHERS, Table, replay, summarize
+
+DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +77,9 @@ def test_rank_sum_ranks_rows_per_cell_with_shared_ties():
     assert rank_sum(summaries, [25]) == {"a": 1 + 1.5 + 3 + 3, "b": 2 + 1.5 + 1.5 + 1, "c": 3 + 3 + 1.5 + 2}
 
 
-@pytest.mark.parametrize("name", ["char_lm_table", "seq2seq_table", "pointer_net_table",
-                                  "pointer_net_1epoch_table", "char_lm_layers_table",
-                                  "seq2seq_optim_table", "char_lm_regularize_table",
-                                  "pointer_net_hull_table"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in DATA.glob("*_table.yaml")))
 def test_every_stored_table_is_complete(name):
     """BENCHMARKS.md replays these: each holds exactly one row per config of its space."""
-    from pathlib import Path
-    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
-    table = Table.load(data / f"{name}.csv", data / f"{name}.yaml")
+    table = Table.load(DATA / f"{name}.csv", DATA / f"{name}.yaml")
     assert len(table.metric) == table.space.size()
-    assert sum(1 for _ in (data / f"{name}.csv").open()) == table.space.size() + 1   # no duplicate rows
+    assert sum(1 for _ in (DATA / f"{name}.csv").open()) == table.space.size() + 1   # no duplicate rows
