@@ -27,5 +27,5 @@ timeout 90 "$PY" benchmarks/tasks_throughput.py --device cuda --out "$OUT/throug
     2>&1 | tee "$OUT/throughput.log" || true
 timeout 180 "$PY" benchmarks/gpu_packing.py --device cuda --children 1 4 8 16 \
     --configs default small --steps 100 --epochs 3 --out "$OUT/packing.json" 2>&1 | tee "$OUT/packing.log" || true
-timeout 330 "$PY" benchmarks/gpu_search.py --device cuda --minutes 5 --slots 16 --fixed lr_schedule=cosine \
+timeout 330 "$PY" benchmarks/gpu_search.py --device cuda --minutes 5 --slots 16 --fixed lr_schedule=cosine --final-race 0.33 \
     --out "$OUT/search.json" 2>&1 | tail -n 40 | tee "$OUT/search.log" || true

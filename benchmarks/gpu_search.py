@@ -22,6 +22,8 @@ searchers, which run side by side under the same budget. Two phases:
    `ranked_configs`), and the
    task's default config as the reference, train for up to `--final-epochs` x
    `--final-steps` (or until the budget ends) and are scored on the whole validation split.
+   With `--final-race F` a searcher's finalists race: at F of the final's budget only its best
+   so far trains on (`benchmarks/final_race.py`).
    All finals train at once (the pool has a process for each, even beyond `--slots`), so
    every final, the default's included, gets the same share of the device.
 
@@ -40,12 +42,14 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.final_race import Race  # noqa: E402 - after the path, so the script runs from anywhere
 
 FULL_VAL = 1 << 30  # eval_chars above the val split's length: score on all of it
 TIE_NATS = 0.03     # top-rung val_loss differences below this are noise (BENCHMARKS.md section 4)
@@ -57,11 +61,13 @@ def _init_worker() -> None:
 
 
 def train_child(config: dict, epochs: int, steps: int, device: str, deadline: float,
-                seed: int, budget_s: float | None = None, final: bool = False) -> dict[str, Any]:
+                seed: int, budget_s: float | None = None, final: bool = False,
+                race: tuple[Race, str] | None = None) -> dict[str, Any]:
     """Train until `epochs`, `budget_s` seconds of its own (a completed rung) or `deadline` (a
     cut trial, or the end of a `final` run), checked between epochs; keep the best epoch.
     With `lr_schedule: cosine` the rate decays over the run's own budget: its epochs, its
-    `budget_s`, or for a final the time left until `deadline`."""
+    `budget_s`, or for a final the time left until `deadline`. A finalist in a `race` (the
+    race and its name in it) reports its best after each epoch and ends "halved" once it lost."""
     from tasks import get_task
     start, best, curve = time.time(), math.inf, []
     config = annealed(config, budget_s, deadline - start if final else None)
@@ -73,6 +79,10 @@ def train_child(config: dict, epochs: int, steps: int, device: str, deadline: fl
                 return {"status": "diverged", "val_loss": math.inf, "curve": curve,
                         "seconds": time.time() - start}
             best = min(best, m["val_loss"])
+            if race is not None:
+                race[0].report(race[1], best)
+                if race[0].stopped(race[1]):
+                    return {"status": "halved", "val_loss": best, "curve": curve, "seconds": time.time() - start}
             if budget_s is not None and time.time() - start >= budget_s:
                 break
             if time.time() >= deadline and len(curve) < epochs:
@@ -208,16 +218,26 @@ def ranked_configs(trials: list[dict], name: str, top: int) -> list[dict]:
 
 
 def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], args: argparse.Namespace,
-           fixed: dict, device: str, deadline: float) -> list[dict[str, Any]]:
-    """Each searcher's top configs and the default config, trained long and scored on all of val."""
-    picks: list[tuple[str, dict]] = [("default", {})]
+           fixed: dict, device: str, deadline: float) -> tuple[list[dict[str, Any]], dict | None]:
+    """Each searcher's top configs and the default config, trained long and scored on all of val;
+    with `--final-race F`, each searcher's finalists race (`final_race`) and at F of the final's
+    wall budget only its best so far trains on. Returns the finals and the race's outcome."""
+    picks: list[tuple[str, str, dict]] = [("default", "default-0", {})]
     for name in searchers:
-        picks += [(name, c) for c in ranked_configs(trials, name, args.final_top)]
-    futures = [(name, config, pool.submit(train_child, {**config, **fixed, "eval_chars": FULL_VAL},
-                                          args.final_epochs, args.final_steps, device, deadline, 0,
-                                          None, True))
-               for name, config in picks]
-    return [{"searcher": name, "config": config, **fut.result()} for name, config, fut in futures]
+        picks += [(name, f"{name}-{i}", c) for i, c in enumerate(ranked_configs(trials, name, args.final_top))]
+    with tempfile.TemporaryDirectory(prefix="final_race_") as root:
+        race = Race(Path(root)) if args.final_race else None
+        start = time.time()
+        futures = [(name, member, config, pool.submit(
+            train_child, {**config, **fixed, "eval_chars": FULL_VAL}, args.final_epochs, args.final_steps,
+            device, deadline, 0, None, True, (race, member) if race else None)) for name, member, config in picks]
+        outcome = None
+        if race is not None:
+            groups = {n: [m for n2, m, _ in picks if n2 == n] for n in searchers}
+            outcome = race.run_until(start + args.final_race * (deadline - start), groups)
+            outcome["at"] -= start
+        return [{"searcher": name, "member": member, "config": config, **fut.result()}
+                for name, member, config, fut in futures], outcome
 
 
 def _rnn_options(searchers: dict[str, Any]) -> dict[str, Any] | None:
@@ -246,10 +266,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
         trials = json.loads(args.final_only.read_text())["trials"] if args.final_only else \
             explore(pool, searchers, args.slots, args, fixed, device, t0, t0 + args.explore_fraction * budget)
-        final = finals(pool, trials, list(searchers), args, fixed, device, t0 + budget)
+        final, race = finals(pool, trials, list(searchers), args, fixed, device, t0 + budget)
     return {"command": "python benchmarks/gpu_search.py " + " ".join(sys.argv[1:]), "machine": machine(),
             "device": device, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "searchers": list(searchers), "trials": trials, "finals": final, "wall_s": time.time() - t0,
+            "searchers": list(searchers), "trials": trials, "finals": final, "final_race": race,
+            "wall_s": time.time() - t0,
             "rnn_options": _rnn_options(searchers)}
 
 
@@ -276,6 +297,9 @@ def main() -> None:
     ap.add_argument("--final-top", type=int, default=3)
     ap.add_argument("--final-epochs", type=int, default=30)
     ap.add_argument("--final-steps", type=int, default=100)
+    ap.add_argument("--final-race", type=float, default=0.0, metavar="F",
+                    help="each searcher's --final-top finalists train side by side until F of the "
+                         "final's wall budget, then only the best so far goes on (0: all go on)")
     ap.add_argument("--out", type=Path, help="write the result (every trial) as JSON here")
     ap.add_argument("--final-only", type=Path, metavar="RESULT",
                     help="no explore: take RESULT's trials (same options) and run the final phase again")
@@ -286,6 +310,8 @@ def main() -> None:
         ap.error(f"--explore-fraction {args.explore_fraction}: must be between 0 and 1")
     if args.rung_seconds < 0:
         ap.error(f"--rung-seconds {args.rung_seconds}: must be >= 0")
+    if not 0 <= args.final_race < 1:
+        ap.error(f"--final-race {args.final_race}: must be 0 (off) or between 0 and 1")
     if args.slots < len(args.searchers):
         ap.error(f"--slots {args.slots}: need at least one per searcher ({len(args.searchers)})")
     result = json.loads(args.src.read_text()) if args.src else run(args)

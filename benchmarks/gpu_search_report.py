@@ -15,12 +15,18 @@ REFERENCES = {"nanoGPT shakespeare-char (10.7M-param transformer)": 1.4697,
 PHASE_KEYS = ("steps_per_epoch", "eval_chars")  # set by the phase, whatever the space says
 
 
+def _scored_finals(result: dict, name: str) -> list[dict]:
+    """A searcher's finals that count: finite, and not a finalist halved by the final's race
+    (the searcher's answer is the finalist that trained on)."""
+    return [f for f in result["finals"] if f["searcher"] == name and f["status"] != "halved"
+            and f["val_loss"] is not None and math.isfinite(f["val_loss"])]
+
+
 def summary(result: dict) -> list[dict[str, Any]]:
     rows = []
     for name in [*result["searchers"], "default"]:
         ts = [t for t in result["trials"] if t["searcher"] == name]
-        fs = [f for f in result["finals"] if f["searcher"] == name and f["val_loss"] is not None
-              and math.isfinite(f["val_loss"])]
+        fs = _scored_finals(result, name)
         best = min(fs, key=lambda f: f["val_loss"]) if fs else None
         explored = [t["val_loss"] for t in ts if t["status"] == "done" and math.isfinite(t["val_loss"])]
         rows.append({"searcher": name, "trials": sum(t["status"] != "cut" for t in ts),
@@ -64,8 +70,7 @@ def plot(result: dict, path: Path) -> None:
             xs.append(t["end"] / 60)
             ys.append(best)
         line, = ax.step(xs, ys, where="post", label=f"{name} (explore, best so far)")
-        best_final = [f["val_loss"] for f in result["finals"] if f["searcher"] == name
-                      and f["val_loss"] is not None and math.isfinite(f["val_loss"])]
+        best_final = [f["val_loss"] for f in _scored_finals(result, name)]
         if best_final:
             ax.plot(result["wall_s"] / 60, min(best_final), "o", color=line.get_color())
     default = [f["val_loss"] for f in result["finals"] if f["searcher"] == "default"]
@@ -91,6 +96,17 @@ def _explore_budget(a: dict) -> str:
     return f"successive halving (rungs of 1, 3, ... up to {a['explore_epochs']} x {a['explore_steps']} steps)"
 
 
+def _race_lines(result: dict) -> list[str]:
+    """The final's race, if it ran: each searcher's finalists' best so far when it was decided."""
+    race = result.get("final_race")
+    if not race or not race["groups"]:
+        return []
+    parts = [f"{name} kept {g['kept']} (" + ", ".join(f"{m} {_fmt(v if math.isfinite(v) else None)}"
+                                                    for m, v in g["standings"].items()) + ")"
+             for name, g in race["groups"].items()]
+    return [f"Race decided {race['at']:.0f} s into the final: " + "; ".join(parts) + ".", ""]
+
+
 def markdown(result: dict) -> str:
     a = result["args"]
     return "\n".join([
@@ -103,6 +119,8 @@ def markdown(result: dict) -> str:
         + f" (space `{a['space']}`"
         f"{', fixed ' + a['fixed'] if a.get('fixed') else ''}), then each "
         f"searcher's top {a['final_top']} and the default config for up to {a['final_epochs']} x "
-        f"{a['final_steps']} steps, scored on the whole validation split (best epoch).", "",
-        *table(result), "",
+        f"{a['final_steps']} steps, scored on the whole validation split (best epoch)"
+        + (f"; each searcher's finalists race and at {a['final_race']:.0%} of the final's budget only "
+           f"its best so far trains on" if a.get("final_race") and a["final_top"] > 1 else "") + ".", "",
+        *table(result), "", *_race_lines(result),
         "![best val_loss found vs time](benchmarks/results/gpu_search.png)"])

@@ -133,3 +133,43 @@ def test_the_final_takes_the_fastest_of_a_tie_at_the_top_rung():
     clear = trial("fast", 2, 1.50 + 2 * TIE_NATS, 300.0)
     assert ranked_configs([clear, slow_best, low_rung], "s", 2) == [{"c": "slow"}, {"c": "fast"}]
     assert ranked_configs([low_rung], "other", 1) == []
+
+
+def test_the_final_race_keeps_each_groups_best_so_far(tmp_path):
+    """The driver keeps the lowest best-so-far of each group and stops the others; a finalist
+    that has not reported (no epoch finished yet) loses to any that has."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.final_race import Race
+    race = Race(tmp_path)
+    race.report("rnn-0", 1.9)
+    race.report("rnn-1", 1.7)
+    race.report("rnn-1", 1.6)                     # a later report replaces the earlier one
+    race.report("tpe-1", math.inf)                # diverged: as bad as no report
+    outcome = race.decide({"rnn": ["rnn-0", "rnn-1"], "tpe": ["tpe-0", "tpe-1"]})
+    assert outcome["rnn"] == {"standings": {"rnn-0": 1.9, "rnn-1": 1.6}, "kept": "rnn-1"}
+    assert outcome["tpe"]["kept"] == "tpe-0"                  # a tie of two infinities: the first
+    assert [race.stopped(m) for m in ("rnn-0", "rnn-1", "tpe-0", "tpe-1")] == [True, False, False, True]
+
+
+def test_a_search_with_a_final_race_halves_each_searchers_finalists(tmp_path):
+    """--final-top 2 --final-race 0.5: both finalists of a searcher train, then the one the race
+    kept trains on and the other ends "halved"; only the kept one is the searcher's answer."""
+    out = tmp_path / "search.json"
+    run_script("gpu_search.py", "--device", "cpu", "--minutes", "0.4", "--slots", "2", "--space",
+               "char_lm_quick", "--explore-epochs", "1", "--explore-steps", "4", "--final-epochs", "200",
+               "--final-steps", "4", "--final-top", "2", "--final-race", "0.5", "--searchers", "random",
+               "--out", str(out))
+    result = json.loads(out.read_text())
+    finals = [f for f in result["finals"] if f["searcher"] == "random"]
+    assert len(finals) == 2
+    race = result["final_race"]["groups"]["random"]
+    kept = next(f for f in finals if f["member"] == race["kept"])
+    lost = next(f for f in finals if f["member"] != race["kept"])
+    assert lost["status"] == "halved" and kept["status"] in ("done", "cut")
+    assert race["standings"][kept["member"]] <= race["standings"][lost["member"]]
+    assert len(kept["curve"]) > len(lost["curve"])         # it trained on after the decision
+    assert 0 < result["final_race"]["at"] < 0.4 * 60
+    from benchmarks.gpu_search_report import markdown, summary
+    row = next(r for r in summary(result) if r["searcher"] == "random")
+    assert row["final"] == kept["val_loss"]
+    assert f"random kept {race['kept']}" in markdown(result)
