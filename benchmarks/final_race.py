@@ -44,15 +44,17 @@ class Race:
 
     def decide(self, groups: dict[str, list[str]]) -> dict[str, dict]:
         """Driver side: in every group of finalists keep the best so far, stop the rest.
-        Returns each group's standings ({member: best}) and the member kept."""
+        Returns each group's standings ({member: best}, None for no finite best: strict JSON)
+        and the member kept."""
         outcome = {}
         for name, members in groups.items():
-            standings = {m: self.best(m) for m in members}
-            kept = min(members, key=lambda m: (standings[m], members.index(m)))
+            bests = {m: self.best(m) for m in members}
+            kept = min(members, key=lambda m: (bests[m], members.index(m)))
             for m in members:
                 if m != kept:
                     (self.root / f"{m}.stop").touch()
-            outcome[name] = {"standings": standings, "kept": kept}
+            outcome[name] = {"standings": {m: b if math.isfinite(b) else None for m, b in bests.items()},
+                             "kept": kept}
         return outcome
 
     def run_until(self, at: float, groups: dict[str, list[str]]) -> dict[str, dict]:

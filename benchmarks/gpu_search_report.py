@@ -43,6 +43,11 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
+def _finite(v: float | None) -> float | None:
+    """A standing as stored: None (or, in results written before 2026-12-01, Infinity) = no best."""
+    return v if v is not None and math.isfinite(v) else None
+
+
 def table(result: dict) -> list[str]:
     lines = ["| searcher | trials (diverged, crashed) | best explore val_loss | final val_loss "
              "(whole val split) | final epochs | config |", "| --- | ---: | ---: | ---: | ---: | --- |"]
@@ -101,7 +106,7 @@ def _race_lines(result: dict) -> list[str]:
     race = result.get("final_race")
     if not race or not race["groups"]:
         return []
-    parts = [f"{name} kept {g['kept']} (" + ", ".join(f"{m} {_fmt(v if math.isfinite(v) else None)}"
+    parts = [f"{name} kept {g['kept']} (" + ", ".join(f"{m} {_fmt(_finite(v))}"
                                                     for m, v in g["standings"].items()) + ")"
              for name, g in race["groups"].items()]
     return [f"Race decided {race['at']:.0f} s into the final: " + "; ".join(parts) + ".", ""]

@@ -8,6 +8,12 @@ orchestration. In one Ray instance, alternating, `--repeats` times each:
   trials/concurrency, no MLflow, no controller, Tune's defaults otherwise — the baseline;
 - ``bare tune, no result files``: the same with Tune's per-trial CSV/JSON/TensorBoard loggers
   off (``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1``), as hyperseq runs Tune (MLflow is its record);
+- ``bare tune, as hyperseq runs it``: the same, also with at most `concurrency` pending
+  trials (``TUNE_MAX_PENDING_TRIALS_PG``: Tune's random search otherwise creates up to 200 at
+  once; hyperseq's `ConcurrencyLimiter` gets `concurrency`) and the trial actors started
+  together (`workers.gather`: each actor's first trial waits for the others), so it runs
+  `concurrency` trials at a time in every repeat, where bare Tune often runs one (Tune's actor
+  cache, see below): the like-for-like baseline, everything hyperseq adds left out;
 - ``hyperseq rnn``: `run_search(searcher="rnn")`, end to end (validation, parent run, child
   runs, controller ask/tell, curves, plots, final ranking from MLflow);
 - ``hyperseq random``: `run_search(searcher="random")` (isolates the controller's share).
@@ -19,8 +25,9 @@ median over repeats of the variant's wall / bare Tune's wall in the same repeat 
 repeat are minutes apart, so a slow spell of a shared machine hits both sides of a ratio);
 and how many of its jobs ran every trial on one Ray actor (one trial at a time: Tune hands a
 cached actor to a trial whose own actor is still starting; hyperseq's trial actors start
-together, `workers.gather`), with the paired ratio over the repeats where bare Tune did not.
-Also the controller's own ask+tell cost per config. Prints a table last and writes it to a section of BENCHMARKS.md.
+together, `workers.gather`), with the paired ratio over the repeats where bare Tune did not,
+and each hyperseq variant against ``bare tune, as hyperseq runs it`` in every repeat (like
+for like). Also the controller's own ask+tell cost per config. Prints a table last and writes it to a section of BENCHMARKS.md.
 
     python benchmarks/overhead.py --trials 200 --concurrency 2 --repeats 3
 """
@@ -34,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +53,14 @@ from ray import tune                                   # noqa: E402
 from ray.tune.search import BasicVariantGenerator      # noqa: E402
 
 from controller import Controller                      # noqa: E402
+from hyperseq.envvars import temp_env                  # noqa: E402
 from hyperseq.jobs import run_search                   # noqa: E402
 from hyperseq.jobs.ray_env import local_ray_options    # noqa: E402
 from hyperseq.tracking.store import open_store         # noqa: E402
 from search_spaces import SearchSpace                  # noqa: E402
 
 from tasks.noop import NoopTask, score                 # noqa: E402
+from workers.gather import gather, released          # noqa: E402
 
 SPEC = {"name": "bench_noop", "task": "noop", "decisions": [
     {"name": "cell", "choices": ["rnn", "gru", "lstm"]},
@@ -60,6 +70,7 @@ SPEC = {"name": "bench_noop", "task": "noop", "decisions": [
     {"name": "dropout", "range": [0.0, 0.5], "steps": 6},
 ]}
 SECTION_START, SECTION_END = "<!-- overhead -->", "<!-- /overhead -->"
+LIKE = "bare tune, as hyperseq runs it"
 
 
 class Completions(tune.Callback):
@@ -82,33 +93,35 @@ class Completions(tune.Callback):
         self.times.append(time.perf_counter())
 
 
-def bare_trial(config: dict, space: SearchSpace) -> None:
-    """The same no-op child as hyperseq's trainable, minus everything hyperseq adds."""
+def bare_trial(config: dict, space: SearchSpace, gather_key: str = "", gather_size: int = 1) -> None:
+    """The same no-op child as hyperseq's trainable, minus everything hyperseq adds (but the
+    start barrier, when given a key)."""
+    gather(gather_key, gather_size)
     cfg = space.project(config)
     for metrics in NoopTask().train(cfg, epochs=1):
         tune.report({"reward": metrics["score"], **metrics})
 
 
 def run_bare(space: SearchSpace, trials: int, concurrency: int, storage: str, name: str,
-             seed: int, result_files: bool = True) -> tuple[float, Completions]:
+             seed: int, result_files: bool = True, like_hyperseq: bool = False) -> tuple[float, Completions]:
+    """One bare Tune job; `like_hyperseq`: run Tune as hyperseq does (no result files, at most
+    `concurrency` pending trials, trial actors started together), the like-for-like baseline."""
     probe = Completions()
-    if result_files:
-        os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
-    else:
-        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(bare_trial, space=space), {"cpu": 1}),
-        param_space={s.key: tune.choice(list(s.choices)) for s in space.slots},
-        tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=True,
-                                    search_alg=BasicVariantGenerator(max_concurrent=concurrency,
-                                                                     random_state=seed)),
-        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0, callbacks=[probe]))
-    start = time.perf_counter()
-    try:
+    key = f"{name}/{uuid.uuid4().hex[:12]}" if like_hyperseq else ""
+    env = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": None if result_files and not like_hyperseq else "1",
+           "TUNE_MAX_PENDING_TRIALS_PG": str(concurrency) if like_hyperseq else None}
+    with temp_env(env), released(key):
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(bare_trial, space=space, gather_key=key,
+                                                     gather_size=concurrency), {"cpu": 1}),
+            param_space={s.key: tune.choice(list(s.choices)) for s in space.slots},
+            tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=True,
+                                        search_alg=BasicVariantGenerator(max_concurrent=concurrency,
+                                                                         random_state=seed)),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0, callbacks=[probe]))
+        start = time.perf_counter()
         tuner.fit()
-    finally:
-        os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
-    return time.perf_counter() - start, probe
+        return time.perf_counter() - start, probe
 
 
 def run_hyperseq(space: SearchSpace, searcher: str, trials: int, concurrency: int, uri: str,
@@ -157,6 +170,16 @@ def matched(walls: dict[str, list[float]], probes: dict[str, list[Completions]])
              for v in walls if v.startswith("hyperseq")]
     return (f"- paired ratio in the {len(keep)} repeat(s) where bare Tune's trials ran on more than one "
             f"actor: {', '.join(parts)}")
+
+
+def like_for_like(walls: dict[str, list[float]]) -> str:
+    """Each hyperseq variant against bare Tune with the same start barrier, every repeat:
+    ratio of median walls, and the median of the per-repeat ratios."""
+    base = walls[LIKE]
+    parts = [f"{v} {statistics.median(walls[v]) / statistics.median(base):.2f}x "
+             f"(paired {statistics.median(w / b for w, b in zip(walls[v], base)):.2f}x)"
+             for v in walls if v.startswith("hyperseq")]
+    return f"- like for like, against {LIKE} in all {len(base)} repeats: {', '.join(parts)}"
 
 
 def machine() -> str:
@@ -221,14 +244,15 @@ def main() -> None:
     ray.init(**local_ray_options(max(args.concurrency, 1)))
     try:
         walls: dict[str, list[float]] = {"bare tune": [], "bare tune, no result files": [],
-                                         "hyperseq rnn": [], "hyperseq random": []}
+                                         LIKE: [], "hyperseq rnn": [], "hyperseq random": []}
         probes: dict[str, list[Completions]] = {k: [] for k in walls}
         for rep in range(args.repeats):
             for variant in walls:
                 name = f"{variant.replace(' ', '-').replace(',', '')}-{rep}"
                 if variant.startswith("bare tune"):
                     wall, probe = run_bare(space, args.trials, args.concurrency, f"{tmp}/ray", name,
-                                           args.seed, result_files=variant == "bare tune")
+                                           args.seed, result_files=variant == "bare tune",
+                                           like_hyperseq=variant == LIKE)
                 else:
                     wall, probe = run_hyperseq(space, variant.split()[1], args.trials, args.concurrency,
                                                uri, f"{tmp}/ray", name, args.seed)
@@ -253,7 +277,7 @@ def main() -> None:
         f"{args.repeats} alternating repeats in one local Ray; sqlite MLflow store in a temp dir "
         f"(created once before timing: {store_s:.1f} s); 1-min load average {load_before:.1f} "
         f"before, {os.getloadavg()[0]:.1f} after (other work on the machine adds noise)",
-        "", table(rows), "", matched(walls, probes),
+        "", table(rows), "", like_for_like(walls), matched(walls, probes),
         f"- controller ask+tell per config: {ctrl['ask_tell_ms']:.2f} ms (ask {ctrl['ask_ms']:.2f} ms, "
         f"tell {ctrl['tell_ms']:.2f} ms incl. the policy updates: {ctrl['updates']} over "
         f"{ctrl['configs']} configs)",

@@ -33,6 +33,7 @@ from ..tracking.store import StoreError, open_store
 from . import final, plots, state, warm
 from .state import StateKeeper
 from .watch import StoreWatch
+from .heap import settle_heap
 from .hooks import Forward, active
 from .lock import job_lock
 from .ray_env import ANALYSIS_LOGGER, actors_together, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
@@ -243,6 +244,7 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
         monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
                              on_progress, history=history)
         tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
+        settle_heap()                                  # imports done: out of the full collections
         with tune_env(), live_searcher(spec.name, searcher), released(key), \
                 active(spec.name, [recorder, monitor, StateKeeper(spec.experiment_path), *(callbacks or [])]):
             tuner.fit()

@@ -147,7 +147,8 @@ def test_the_final_race_keeps_each_groups_best_so_far(tmp_path):
     race.report("tpe-1", math.inf)                # diverged: as bad as no report
     outcome = race.decide({"rnn": ["rnn-0", "rnn-1"], "tpe": ["tpe-0", "tpe-1"]})
     assert outcome["rnn"] == {"standings": {"rnn-0": 1.9, "rnn-1": 1.6}, "kept": "rnn-1"}
-    assert outcome["tpe"]["kept"] == "tpe-0"                  # a tie of two infinities: the first
+    assert outcome["tpe"] == {"standings": {"tpe-0": None, "tpe-1": None}, "kept": "tpe-0"}  # tie: the first
+    json.dumps(outcome, allow_nan=False)                      # strict JSON: no Infinity
     assert [race.stopped(m) for m in ("rnn-0", "rnn-1", "tpe-0", "tpe-1")] == [True, False, False, True]
 
 
@@ -166,7 +167,8 @@ def test_a_search_with_a_final_race_halves_each_searchers_finalists(tmp_path):
     kept = next(f for f in finals if f["member"] == race["kept"])
     lost = next(f for f in finals if f["member"] != race["kept"])
     assert lost["status"] == "halved" and kept["status"] in ("done", "cut")
-    assert race["standings"][kept["member"]] <= race["standings"][lost["member"]]
+    standing = {m: math.inf if v is None else v for m, v in race["standings"].items()}
+    assert standing[kept["member"]] <= standing[lost["member"]]
     assert len(kept["curve"]) > len(lost["curve"])         # it trained on after the decision
     assert 0 < result["final_race"]["at"] < 0.4 * 60
     from benchmarks.gpu_search_report import markdown, summary
