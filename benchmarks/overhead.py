@@ -173,8 +173,8 @@ def matched(walls: dict[str, list[float]], probes: dict[str, list[Completions]])
 
 
 def like_for_like(walls: dict[str, list[float]]) -> str:
-    """Each hyperseq variant against bare Tune with the same start barrier, every repeat:
-    ratio of median walls, and the median of the per-repeat ratios."""
+    """Each hyperseq variant against bare Tune as hyperseq runs it (`run_bare(like_hyperseq=True)`),
+    every repeat: ratio of median walls, and the median of the per-repeat ratios."""
     base = walls[LIKE]
     parts = [f"{v} {statistics.median(walls[v]) / statistics.median(base):.2f}x "
              f"(paired {statistics.median(w / b for w, b in zip(walls[v], base)):.2f}x)"
