@@ -56,6 +56,15 @@ def wait_until(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float
     raise AssertionError("the driver never reached the state waited for")
 
 
+def running_for_a_while(runs: list, started_within_s: float = 2.0) -> bool:
+    """A RUNNING trial run that started less than `started_within_s` ago: killed now, the
+    driver leaves it RUNNING (its noop child sleeps longer than that). A trial's run appears
+    once the trial has run `recorder.OPEN_AFTER_S` (1 s), so poll for this just before a kill."""
+    now_ms = time.time() * 1000
+    return any(r.info.status == "RUNNING" and now_ms - r.info.start_time < started_within_s * 1000
+               for r in runs)
+
+
 def mid_search(uri: str, job: str, experiment: Path) -> Callable[[], bool]:
     """>= 1 trial FINISHED and >= 1 RUNNING (read only once Tune's directory exists: the driver
     has created the store by then; reading a sqlite store being created corrupts it)."""

@@ -2,9 +2,10 @@
 
 On each finished trial it (1) logs the job's curves to the parent run by step = trials
 completed — best-so-far reward and, for the RNN controller, its mean reward, baseline and
-entropy, (2) samples the controller's choice probabilities for the plots, and (3) advances
-the live progress bar. Curves are batched (one store write per `FLUSH_S` at most) and written
-by a `BackgroundWriter`, so Tune's event loop never waits on the store. Child runs are
+entropy, (2) samples the controller's choice probabilities for the plots (queued for the
+writer at the last completion, `plot`), and (3) advances the live progress bar. Curves are
+batched (one store write per `FLUSH_S` at most) and written by a `BackgroundWriter`, so Tune's
+event loop never waits on the store. Child runs are
 `hyperseq.tracking.recorder.TrialRecorder`'s business.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ray import tune
 
 from ..tracking.store import log_metric_steps
 from ..tracking.writer import BackgroundWriter, UsesWriter
+from .plots import log_job_plots
 
 FLUSH_S = 1.0
 PROB_SAMPLES = 40      # about this many choice-probability snapshots per job (the plot's columns)
@@ -31,9 +33,10 @@ class JobMonitor(UsesWriter, tune.Callback):
     def __init__(self, uri: str, parent_run_id: str, total: int,
                  writer: BackgroundWriter, controller: Any = None,
                  on_progress: Callable[[int, float | None], None] | None = None,
-                 history: list[float | None] | None = None) -> None:
-        """`history`: rewards of trials finished before (a resumed job); counting goes on."""
-        self.uri, self.parent_run_id, self.total = uri, parent_run_id, total
+                 history: list[float | None] | None = None, name: str = "") -> None:
+        """`history`: rewards of trials finished before (a resumed job); counting goes on.
+        `name`: the job's, for the plots' titles."""
+        self.uri, self.parent_run_id, self.total, self.name = uri, parent_run_id, total, name
         self._writer, self.controller, self.on_progress = writer, controller, on_progress
         self.rewards: list[float | None] = list(history or [])   # by completion order
         self.completed = len(self.rewards)
@@ -46,6 +49,7 @@ class JobMonitor(UsesWriter, tune.Callback):
         self._points: list[tuple[dict[str, Any], int]] = []
         self._flushed = time.monotonic()
         self._logged = False                     # this driver has queued curve points
+        self._plotted = False
 
 
     # ---- Tune hooks -----------------------------------------------------------------------------
@@ -68,6 +72,14 @@ class JobMonitor(UsesWriter, tune.Callback):
         if not self._logged and self.completed:
             self._points.append((self._counts(), self.completed))
         self.flush()
+
+    def plot(self) -> None:
+        """Queue the job's plots, once: at the last trial's completion the writer renders them
+        while Tune winds down (its last save, the actors' shutdown)."""
+        if not self._plotted:
+            self._plotted = True
+            self.writer.submit(log_job_plots, self.uri, self.parent_run_id, self.name, list(self.rewards),
+                               list(self.prob_history))
 
     def flush(self) -> None:
         """Queue the buffered curve points as one write."""
@@ -104,6 +116,8 @@ class JobMonitor(UsesWriter, tune.Callback):
         self._points.append((curves, self.completed))
         if time.monotonic() - self._flushed >= FLUSH_S or self.completed >= self.total:
             self.flush()
+        if self.completed >= self.total:
+            self.plot()
         if self.on_progress is not None:
             self.on_progress(self.completed, self.best_reward)
 

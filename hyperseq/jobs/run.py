@@ -184,17 +184,17 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
     status: str | None = "FAILED"
     watch = StoreWatch(spec.tracking_uri, writer)
     try:
-        monitor, searcher = _search(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])],
-                                    make_tuner, history)
+        monitor, searcher, written = _search(spec, parent, exp_id, writer, progress,
+                                             [watch, *(callbacks or [])], make_tuner, history)
         watch.check(spec.name, spec.experiment_path)
         status = "FINISHED" if monitor.completed >= spec.trials or searcher.exhausted else "KILLED"
         if status == "FINISHED" and spec.final_top > 0:
             status = _final_phase(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])])
             watch.check(spec.name, final.final_path(spec))
-        flushed = writer.flush()
+            written = writer.barrier()
+        flushed = writer.wait(written)                 # the trial runs (the plots may still render)
         watch.check(spec.name, spec.experiment_path)
-        writer.submit(plots.log_job_plots, spec.tracking_uri, parent, spec.name, monitor.rewards,
-                      monitor.prob_history)            # rendered by the writer during the ranking
+        monitor.plot()                     # (already queued at the last completion, unless cut short)
         table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
         open_store(spec.tracking_uri).log_text(parent, table.to_csv(index=False), "best_configs.csv")
         flushed = writer.flush() and flushed
@@ -226,9 +226,10 @@ def _close_live_runs(spec: JobSpec, parent: str) -> None:
 
 
 def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool, callbacks: list | None,
-            make_tuner: Callable[..., Any], history: list[float | None]) -> tuple[Any, Any]:
-    """Fit the search experiment; return its `JobMonitor` (trials completed, curves) and the
-    searcher (`exhausted` when it ran out of configurations to propose)."""
+            make_tuner: Callable[..., Any], history: list[float | None]) -> tuple[Any, Any, int]:
+    """Fit the search experiment; return its `JobMonitor` (trials completed, curves), the
+    searcher (`exhausted` when it ran out of configurations to propose) and the writer's
+    marker after the trial runs (`TrialRecorder.written`)."""
     from workers.gather import released
     from workers.trainable import TrialSetup, make_trainable
     from ..tracking.recorder import Target, TrialRecorder
@@ -242,14 +243,17 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
     with _progress(spec.trials, progress, spec.name) as on_progress:
         monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
-                             on_progress, history=history)
+                             on_progress, history=history, name=spec.name)
         tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
         settle_heap()                                  # imports done: out of the full collections
         with tune_env(), live_searcher(spec.name, searcher), released(key), \
                 active(spec.name, [recorder, monitor, StateKeeper(spec.experiment_path), *(callbacks or [])]):
-            tuner.fit()
+            try:
+                tuner.fit()
+            finally:
+                recorder.close()                       # the trials it still holds, if Tune raised
     monitor.close()
-    return monitor, searcher
+    return monitor, searcher, recorder.written()
 
 
 def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
@@ -271,7 +275,10 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
                             [Forward(label)])
         with tune_env(), released(key), active(label, [recorder, counter, StateKeeper(final.final_path(spec)),
                                                        *(callbacks or [])]):
-            grid = tuner.fit()
+            try:
+                grid = tuner.fit()
+            finally:
+                recorder.close()
     done = sum(r.metrics.get("trial_done", False) or r.error is not None for r in grid)
     return "FINISHED" if done >= len(configs) else "KILLED"
 

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import functools
 import json
+import logging
 import math
 import os
 import re
@@ -23,12 +24,15 @@ from typing import Any, Iterable, Iterator, Mapping
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from ..envvars import temp_env
+from .bulk import RunRows, insert_runs
 from .probe import probe_store
-from .store import ChildRunHandle, Store, local_path
+from .store import ChildRunHandle, FinishedTrial, Store, local_path
 from .tags import EXPERIMENT, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB, TAG_KIND, TAG_TRIAL
 
+log = logging.getLogger(__name__)
 BATCH = 1000                                  # MLflow's per-batch metric limit
 # What a job name or run id can be: anything else names no run, and is never pasted into a
 # filter string (a quote would end the string and the rest become filter clauses).
@@ -53,6 +57,25 @@ def _now_ms() -> int:
 
 def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
     return [RunTag(k, str(v)[:MAX_TAG]) for k, v in (tags or {}).items()]
+
+
+def _child_tags(parent_run_id: str, job: str, trial_id: str, config: Mapping[str, Any],
+                tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The tags a trial's run is created with."""
+    return {PARENT: parent_run_id, TAG_KIND: "trial", TAG_JOB: job, TAG_TRIAL: trial_id,
+            TAG_CONFIG: json.dumps(dict(config), sort_keys=True)[:MAX_TAG], **(tags or {})}
+
+
+def _run_rows(parent_run_id: str, job: str, trial: FinishedTrial) -> RunRows:
+    """A finished trial as the run `open_child`, `log_epoch` and `finish` would leave."""
+    tags = {**_child_tags(parent_run_id, job, trial.trial_id, trial.config), MLFLOW_RUN_NAME: trial.trial_id}
+    metrics = []
+    for values, step, epoch_tags, ts_ms in trial.epochs:
+        metrics += [(k, v, ts_ms, step) for k, v in numeric_metrics(values).items()]
+        tags.update({t.key: t.value for t in _tags(epoch_tags)})
+    tags.update({t.key: t.value for t in _tags(trial.end_tags)})
+    return RunRows(trial.trial_id, trial.start_ms, trial.end_ms, trial.status, tags,
+                   {k: str(v) for k, v in trial.config.items()}, metrics)
 
 
 @contextlib.contextmanager
@@ -97,17 +120,18 @@ class MlflowChildRun(ChildRunHandle):
         self.store, self.run_id = store, run_id
         self._params = [Param(k, str(v)) for k, v in config.items()]
 
-    def log_epoch(self, values: Mapping[str, Any], step: int, tags: Mapping[str, str] | None = None) -> None:
-        ts = _now_ms()
+    def log_epoch(self, values: Mapping[str, Any], step: int, tags: Mapping[str, str] | None = None,
+                  ts_ms: int | None = None) -> None:
+        ts = ts_ms or _now_ms()
         metrics = [Metric(k, v, ts, step) for k, v in numeric_metrics(values).items()]
         self.store.client.log_batch(self.run_id, metrics=metrics, params=self._params, tags=_tags(tags))
         self._params = []
 
-    def finish(self, status: str, tags: Mapping[str, str] | None = None) -> None:
+    def finish(self, status: str, tags: Mapping[str, str] | None = None, end_ms: int | None = None) -> None:
         if self._params:                       # no epoch ran: params still belong to the run
             self.store.client.log_batch(self.run_id, params=self._params)
             self._params = []
-        self.store.set_status(self.run_id, status, tags)
+        self.store.set_status(self.run_id, status, tags, end_ms)
 
 
 class MlflowStore(Store):
@@ -171,19 +195,34 @@ class MlflowStore(Store):
         return run.info.run_id, exp_id
 
     def open_child(self, experiment_id: str, parent_run_id: str, job: str, trial_id: str,
-                   config: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> MlflowChildRun:
-        run = self.client.create_run(experiment_id, run_name=trial_id, tags={
-            PARENT: parent_run_id, TAG_KIND: "trial", TAG_JOB: job, TAG_TRIAL: trial_id,
-            TAG_CONFIG: json.dumps(dict(config), sort_keys=True)[:MAX_TAG], **(tags or {})})
+                   config: Mapping[str, Any], tags: Mapping[str, str] | None = None,
+                   start_ms: int | None = None) -> MlflowChildRun:
+        run = self.client.create_run(experiment_id, start_time=start_ms, run_name=trial_id,
+                                     tags=_child_tags(parent_run_id, job, trial_id, config, tags))
         return MlflowChildRun(self, run.info.run_id, config)
+
+    def write_finished(self, experiment_id: str, parent_run_id: str, job: str,
+                       trials: Iterable[FinishedTrial]) -> None:
+        """A SQL store takes all the runs in one transaction (`bulk.insert_runs`); other stores,
+        or a batch it refuses, go through MLflow's own calls, one run after another."""
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        trials, store = list(trials), getattr(self.client, "_tracking_client").store
+        if trials and isinstance(store, SqlAlchemyStore):
+            try:
+                insert_runs(store, experiment_id, [_run_rows(parent_run_id, job, t) for t in trials])
+                return
+            except Exception as err:                 # noqa: BLE001 - MLflow's calls say it properly
+                log.debug("bulk insert of %d runs refused (%s); writing them one by one", len(trials), err)
+        super().write_finished(experiment_id, parent_run_id, job, trials)
 
     def child(self, run_id: str, config: Mapping[str, Any]) -> MlflowChildRun:
         return MlflowChildRun(self, run_id, config)
 
-    def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
+    def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None,
+                   end_ms: int | None = None) -> None:
         if tags:
             self.client.log_batch(run_id, tags=_tags(tags))
-        self.client.set_terminated(run_id, status)
+        self.client.set_terminated(run_id, status, end_ms)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self.client.log_batch(run_id, tags=_tags(tags))

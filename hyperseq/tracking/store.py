@@ -12,6 +12,7 @@ import functools
 import importlib
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote, urlparse
@@ -80,12 +81,28 @@ class ChildRunHandle(ABC):
     run_id: str
 
     @abstractmethod
-    def log_epoch(self, values: Mapping[str, Any], step: int, tags: Mapping[str, str] | None = None) -> None:
-        """One epoch's finite metrics at `step` (the first call also records the params)."""
+    def log_epoch(self, values: Mapping[str, Any], step: int, tags: Mapping[str, str] | None = None,
+                  ts_ms: int | None = None) -> None:
+        """One epoch's finite metrics at `step`, timestamped `ts_ms` (default now); the first
+        call also records the params."""
 
     @abstractmethod
-    def finish(self, status: str, tags: Mapping[str, str] | None = None) -> None:
-        """End the run FINISHED / FAILED / KILLED with optional final tags."""
+    def finish(self, status: str, tags: Mapping[str, str] | None = None, end_ms: int | None = None) -> None:
+        """End the run FINISHED / FAILED / KILLED (at `end_ms`, default now) with optional final tags."""
+
+
+@dataclass
+class FinishedTrial:
+    """A trial's whole run, known only once it ended: written in one go (`Store.write_finished`).
+    `epochs`: (values, step, tags, timestamp ms) as reported; `end_tags` go with the status."""
+
+    trial_id: str
+    config: Mapping[str, Any]
+    start_ms: int
+    end_ms: int = 0
+    status: str = "RUNNING"
+    epochs: list[tuple[Mapping[str, Any], int, Mapping[str, str], int]] = field(default_factory=list)
+    end_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class Store(ABC):
@@ -114,8 +131,20 @@ class Store(ABC):
 
     @abstractmethod
     def open_child(self, experiment_id: str, parent_run_id: str, job: str, trial_id: str,
-                   config: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> ChildRunHandle:
-        """Create a trial's child run under `parent_run_id`."""
+                   config: Mapping[str, Any], tags: Mapping[str, str] | None = None,
+                   start_ms: int | None = None) -> ChildRunHandle:
+        """Create a trial's child run under `parent_run_id` (started at `start_ms`, default now)."""
+
+    def write_finished(self, experiment_id: str, parent_run_id: str, job: str,
+                       trials: Iterable[FinishedTrial]) -> None:
+        """Record trials that already ended, each as `open_child`, `log_epoch`s and `finish`
+        would; a backend may write them all at once."""
+        for trial in trials:
+            run = self.open_child(experiment_id, parent_run_id, job, trial.trial_id, trial.config,
+                                  start_ms=trial.start_ms)
+            for values, step, tags, ts_ms in trial.epochs:
+                run.log_epoch(values, step, tags, ts_ms)
+            run.finish(trial.status, trial.end_tags, trial.end_ms)
 
     @abstractmethod
     def child(self, run_id: str, config: Mapping[str, Any]) -> ChildRunHandle:
@@ -123,8 +152,9 @@ class Store(ABC):
         short); `config` (the params, {} when already recorded) goes with the next write."""
 
     @abstractmethod
-    def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
-        """End a run FINISHED / FAILED / KILLED (with optional final tags)."""
+    def set_status(self, run_id: str, status: str, tags: Mapping[str, str] | None = None,
+                   end_ms: int | None = None) -> None:
+        """End a run FINISHED / FAILED / KILLED (at `end_ms`, default now; optional final tags)."""
 
     @abstractmethod
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:

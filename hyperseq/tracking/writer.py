@@ -9,7 +9,9 @@ in a child process (``python -m hyperseq.tracking.writer``) fed through a pipe b
   errors are never raised: the first one is reported back (`failure`) and the helper skips
   the writes after it; the job (`jobs.watch`) then stops cleanly instead of losing trials;
 - `flush()` waits until everything submitted so far is done (the helper acknowledges a
-  marker on its stdout); `close()` flushes and ends the helper;
+  marker on its stdout); `barrier()` places such a marker to `wait` for later, so a caller can
+  wait for its own writes and not for what others queued after them (a job's plots);
+  `close()` flushes and ends the helper;
 - `shared_writer()` is one writer per driver process, started early (its ~2 s of MLflow
   imports overlap Ray's start) and reused by the jobs that process runs;
 - a driver that dies without closing it (SIGKILL) loses what it had queued: the helper stops
@@ -74,10 +76,19 @@ class BackgroundWriter:
     def flush(self, timeout: float = 300.0) -> bool:
         """Wait until every call submitted so far has run; False on timeout, a dead helper or
         a failed write (`failure`: the store is refusing writes, the rest would wait in vain)."""
-        if self._proc.poll() is not None:
-            return False
+        return self.wait(self.barrier(), timeout)
+
+    def barrier(self) -> int:
+        """A marker after every call submitted so far, to `wait` for later (calls submitted
+        after it need not have run by then)."""
         marker = next(self._markers)
         self._queue.put(("__flush__", marker))
+        return marker
+
+    def wait(self, marker: int, timeout: float = 300.0) -> bool:
+        """Wait until the calls before `marker` (`barrier`) have run; False as `flush`."""
+        if self._proc.poll() is not None:
+            return False
         with self._cond:
             return self._cond.wait_for(lambda: self._acked >= marker or self._proc.poll() is not None
                                        or self.failure is not None, timeout) \

@@ -54,3 +54,29 @@ def test_the_driver_does_not_import_matplotlib() -> None:
     code = ("import sys, hyperseq.jobs.run, hyperseq.jobs.plots; "
             "sys.exit('matplotlib' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
+
+
+def test_the_monitor_queues_the_plots_once_at_the_last_completion() -> None:
+    """The writer renders them while Tune winds down; the job's own call later adds nothing."""
+    from types import SimpleNamespace
+
+    from hyperseq.jobs.monitor import JobMonitor
+
+    class Queue:
+        alive = True
+
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def submit(self, fn, *args) -> None:
+            self.calls.append((fn, args))
+
+    queue = Queue()
+    monitor = JobMonitor("sqlite:///x.db", "run", 3, queue, name="job")     # type: ignore[arg-type]
+    for reward in (0.1, 0.3):
+        monitor.on_trial_complete(0, [], SimpleNamespace(last_result={"reward": reward}))
+    assert plots.log_job_plots not in [fn for fn, _ in queue.calls]
+    monitor.on_trial_complete(0, [], SimpleNamespace(last_result={"reward": 0.2}))
+    monitor.plot()
+    [args] = [a for fn, a in queue.calls if fn is plots.log_job_plots]
+    assert args == ("sqlite:///x.db", "run", "job", [0.1, 0.3, 0.2], [])

@@ -28,7 +28,7 @@ from hyperseq.cluster.control import mlflow_summary
 from hyperseq.jobs.options import JobOptions
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
-from drivers import noop_space
+from drivers import noop_space, running_for_a_while, wait_until
 from servers import BIN, Tracking, clean_env, kill_mentioning, mlflow_postgres  # noqa: F401 (fixture)
 
 # no final phase in the noop jobs (where this checkout has one): the search is what they test
@@ -190,6 +190,7 @@ def test_sigkilled_driver_resumes_on_postgres(mlflow_postgres: Tracking, drivers
     _, _, runs = _counts(uri, "crashy")
     done_before = {r.data.tags[T.TAG_TRIAL]: r.info.run_id for r in runs if r.info.status == "FINISHED"}
     time.sleep(1.5)                              # > Tune's experiment checkpoint period (1 s)
+    wait_until(drivers[0].proc, lambda: running_for_a_while(_counts(uri, "crashy")[2]))
     drivers[0].kill()
     time.sleep(2)                                # the dead driver's writer drains its queue
     _, at_crash, crash_runs = _counts(uri, "crashy")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from drivers import driver, noop_space
+from drivers import driver, noop_space, running_for_a_while, wait_until
 
 from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
@@ -65,6 +65,7 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path, caplog: pytest.L
         before = {r.data.tags[T.TAG_TRIAL]: r for r in _children(uri, parent)
                   if r.info.status == "FINISHED"}
         time.sleep(3)       # > Tune's checkpoint period (1 s) + the last good copy's lag (a step)
+        wait_until(proc, lambda: running_for_a_while(_children(uri, parent)))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     killed_at = time.monotonic() - t0
