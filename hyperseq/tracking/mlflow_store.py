@@ -17,7 +17,6 @@ import math
 import os
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -29,7 +28,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from ..envvars import temp_env
 from .bulk import RunRows, insert_runs
 from .probe import probe_store
-from .store import ChildRunHandle, FinishedTrial, Store, local_path
+from .store import ChildRunHandle, FinishedTrial, Store, local_path, now_ms
 from .tags import EXPERIMENT, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB, TAG_KIND, TAG_TRIAL
 
 log = logging.getLogger(__name__)
@@ -49,10 +48,6 @@ def numeric_metrics(values: Mapping[str, Any]) -> dict[str, float]:
         elif isinstance(v, (int, float)) and math.isfinite(v):
             out[k] = float(v)
     return out
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _tags(tags: Mapping[str, Any] | None) -> list[RunTag]:
@@ -122,7 +117,7 @@ class MlflowChildRun(ChildRunHandle):
 
     def log_epoch(self, values: Mapping[str, Any], step: int, tags: Mapping[str, str] | None = None,
                   ts_ms: int | None = None) -> None:
-        ts = ts_ms or _now_ms()
+        ts = ts_ms or now_ms()
         metrics = [Metric(k, v, ts, step) for k, v in numeric_metrics(values).items()]
         self.store.client.log_batch(self.run_id, metrics=metrics, params=self._params, tags=_tags(tags))
         self._params = []
@@ -231,7 +226,7 @@ class MlflowStore(Store):
         self.client.update_run(run_id, status="RUNNING")
 
     def log_metric_steps(self, run_id: str, points: Iterable[tuple[Mapping[str, Any], int]]) -> None:
-        ts = _now_ms()
+        ts = now_ms()
         metrics = [Metric(k, v, ts, step) for values, step in points
                    for k, v in numeric_metrics(values).items()]
         for start in range(0, len(metrics), BATCH):

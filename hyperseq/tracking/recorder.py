@@ -29,7 +29,7 @@ from ray import tune
 from search_spaces import SearchSpace
 from workers.trainable import FINAL_KEY
 
-from .store import ChildRunHandle, FinishedTrial, open_store
+from .store import ChildRunHandle, FinishedTrial, now_ms, open_store
 from .tags import TAG_ERROR, TAG_INTERRUPTED, TAG_STOPPED
 from .writer import BackgroundWriter, UsesWriter
 
@@ -112,14 +112,13 @@ class TrialRecorder(UsesWriter, tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id not in self._started and trial.trial_id not in self._held:   # else its run goes on
-            record = FinishedTrial(trial.trial_id, self._config(trial), _now_ms())
-            self._held[trial.trial_id] = (time.monotonic(), record)
+            self._held[trial.trial_id] = (time.monotonic(), self._record(trial))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: Mapping[str, Any],
                         **info: Any) -> None:
         if "child" not in result:
             return
-        epoch = (dict(result["child"]), int(result.get("epoch", 0)), dict(result.get("child_tags") or {}), _now_ms())
+        epoch = (dict(result["child"]), int(result.get("epoch", 0)), dict(result.get("child_tags") or {}), now_ms())
         if trial.trial_id in self._held:
             self._held[trial.trial_id][1].epochs.append(epoch)
         else:
@@ -183,10 +182,10 @@ class TrialRecorder(UsesWriter, tune.Callback):
         that never started (a crash before any report)."""
         held = self._held.pop(trial.trial_id, None)
         if held is None and always and trial.trial_id not in self._started:
-            held = (0.0, FinishedTrial(trial.trial_id, self._config(trial), _now_ms()))
+            held = (0.0, self._record(trial))
         if held is not None:
             record = held[1]
-            record.end_ms, record.status, record.end_tags = max(_now_ms(), record.start_ms), status, dict(tags)
+            record.end_ms, record.status, record.end_tags = max(now_ms(), record.start_ms), status, dict(tags)
             if not self._done:
                 self._done_since = time.monotonic()
             self._done.append(record)
@@ -194,15 +193,14 @@ class TrialRecorder(UsesWriter, tune.Callback):
                 self.written()                          # and a marker before the job's plots
         elif trial.trial_id in self._started:
             self._started.discard(trial.trial_id)
-            self._submit(close_child, self.target, trial.trial_id, self._config(trial), status, tags,
-                               _now_ms())
+            self._submit(close_child, self.target, trial.trial_id, self._config(trial), status, tags, now_ms())
+
+    def _record(self, trial: Any) -> FinishedTrial:
+        """A trial's run, to hold until it ends: started now."""
+        return FinishedTrial(trial.trial_id, self._config(trial), now_ms())
 
     def _config(self, trial: Any) -> dict[str, Any]:
         return trial_params(self.space, trial.config)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def completed_outcome(last: Mapping[str, Any]) -> tuple[str, dict[str, str]]:

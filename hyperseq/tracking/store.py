@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,11 @@ class ChildRunHandle(ABC):
     @abstractmethod
     def finish(self, status: str, tags: Mapping[str, str] | None = None, end_ms: int | None = None) -> None:
         """End the run FINISHED / FAILED / KILLED (at `end_ms`, default now) with optional final tags."""
+
+
+def now_ms() -> int:
+    """Wall-clock time in ms, as MLflow stamps runs and metrics."""
+    return int(time.time() * 1000)
 
 
 @dataclass
