@@ -121,7 +121,7 @@ class Controller:
     def _screening_model(self) -> RewardModel | None:
         if self.model is None or self.options.screen < 2 or len(self.memory.sums) < max(2, self.options.screen_start):
             return None
-        self.model.fit(*self.memory.history())
+        self.model.fit(*self.memory.history(), select=self.options.model_select)
         return self.model
 
     # ---- tell -----------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class Controller:
         """Dyna (Sutton 1991): one more update on configs the policy imagines, rewarded by the
         reward model's posterior mean, ranked together with the real results."""
         keys, rewards = self.memory.history()
-        self.model.fit(keys, rewards)
+        self.model.fit(keys, rewards, select=self.options.model_select)
         imagined = draw(self.policy, self.space, self.options.dyna_samples, self.rng)
         predicted = self.model.posterior(imagined)[0].tolist()
         real = self.model.targets.tolist()

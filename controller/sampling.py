@@ -23,6 +23,7 @@ from .reward_model import RewardModel
 from .settings import ControllerOptions
 
 ENUMERATE_LIMIT = 100_000
+LOCAL_ELITES = 4          # `screen_local` moves start from this many best configs, in turn
 
 
 class SpaceExhausted(RuntimeError):
@@ -54,6 +55,32 @@ def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator)
     with torch.no_grad():
         policy.run(n, choose)
     return [tuple(p) for p in picked]
+
+
+def neighbour(space: SearchSpace, key: Pairs, rng: random.Random) -> Pairs:
+    """`key` with one active decision changed: to an adjacent value on an ordered scale (one
+    or two steps), to any other value otherwise; decisions it switches on are drawn uniformly."""
+    tokens = dict(key)
+    movable = [i for i, _ in key if len(space.slots[i].choices) > 1]
+    if not movable:
+        return key
+    i = rng.choice(movable)
+    slot, tok = space.slots[i], tokens[i]
+    if slot.ordered:
+        step = rng.choice((-2, -1, -1, 1, 1, 2))
+        new = min(len(slot.choices) - 1, max(0, tok + step))
+        new = new if new != tok else (tok - step // abs(step) if 0 <= tok - step // abs(step) < len(slot.choices) else tok)
+    else:
+        new = rng.choice([t for t in range(len(slot.choices)) if t != tok])
+    tokens[i] = new
+    chosen: dict[str, int] = {}
+    out = []
+    for j, s in enumerate(space.slots):
+        if space.is_active(s, chosen):
+            t = tokens[j] if j in tokens else rng.randrange(len(s.choices))
+            chosen[s.key] = t
+            out.append((j, t))
+    return tuple(out)
 
 
 def decode(space: SearchSpace, pairs: Pairs) -> dict:
@@ -102,7 +129,8 @@ class Proposer:
                 generator: torch.Generator) -> tuple[list[Pairs], list[Pairs]]:
         """(proposals, told configs the policy redrew on the way)."""
         per_round = max(n, self.o.screen if model is not None else n)
-        sample: Callable[[int], list[Pairs]] = lambda k: draw(policy, self.space, k, generator)
+        extra = self.extra(memory, generator) if model is not None else []
+        sample: Callable[[int], list[Pairs]] = lambda k: draw(policy, self.space, k, generator) + extra
         if not self.o.dedup:
             pool = sample(per_round)
             return self._pick(pool, n, model, generator), []
@@ -118,6 +146,7 @@ class Proposer:
                     continue
                 seen.add(key)
                 pool.append(key)
+            extra = []
             if len(pool) >= n:
                 break
         if len(pool) < n:
@@ -128,7 +157,19 @@ class Proposer:
               generator: torch.Generator) -> list[Pairs]:
         if model is None or len(pool) <= n:
             return pool[:n]
+        if self.o.acquisition == "ei" and n == 1:
+            return [pool[model.best_ei(pool)]]
         return [pool[i] for i in model.thompson(pool, n, generator)]
+
+    def extra(self, memory: Memory, generator: torch.Generator) -> list[Pairs]:
+        """Screening candidates beside the policy's: uniform draws (`screen_random`) and
+        one-decision moves from the best configs so far (`screen_local`)."""
+        rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        out = [tuple(self.space.encode_slots(self.space.sample(rng))) for _ in range(self.o.screen_random)]
+        elites = [k for k, _ in memory.elites(LOCAL_ELITES)]
+        if elites:
+            out += [neighbour(self.space, elites[i % len(elites)], rng) for i in range(self.o.screen_local)]
+        return out
 
     def _fallback(self, k: int, memory: Memory, seen: set, generator: torch.Generator) -> list[Pairs]:
         """k untried configs drawn uniformly: by rejection, then by listing what is left."""

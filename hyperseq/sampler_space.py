@@ -25,6 +25,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
                                   IntDistribution)
 
 from search_spaces import SearchSpace
+from search_spaces.spec import monotonic_numbers as _monotonic_numbers
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class Bins:
     @property
     def count(self) -> int:
         return len(self.bounds) - 1
+
+    @property
+    def ordered(self) -> bool:
+        """Bins on a scale: numeric distributions, and categoricals of monotonic numbers."""
+        if isinstance(self.dist, CategoricalDistribution):
+            return _monotonic_numbers(self.dist.choices)
+        return True
 
     # ---- value <-> bin ------------------------------------------------------------------------
     def bin_of(self, value: Any) -> int:
@@ -118,7 +126,8 @@ class SlotMap:
     def create(cls, search_space: Mapping[str, BaseDistribution], n_bins: int) -> "SlotMap":
         names = tuple(sorted(search_space))                 # fixed order: deterministic slots
         bins = tuple(bins_for(search_space[n], n_bins) for n in names)
-        decisions = [{"name": f"p{i}", "choices": list(range(b.count))} for i, b in enumerate(bins)]
+        decisions = [{"name": f"p{i}", "choices": list(range(b.count)), "ordered": b.ordered}
+                     for i, b in enumerate(bins)]
         return cls(names, bins, SearchSpace.from_dict({"name": "optuna", "decisions": decisions}))
 
     def config_of(self, params: Mapping[str, Any]) -> dict[str, int]:

@@ -16,7 +16,7 @@ from typing import Any
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")            # always fullmatch: `$` passes "a\n"
 SPACE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 TOP_KEYS = {"name", "task", "metric", "mode", "decisions", "description"}
-DECISION_KEYS = {"name", "choices", "range", "steps", "log", "when"}
+DECISION_KEYS = {"name", "choices", "range", "steps", "log", "when", "ordered"}
 REPEAT_KEYS = {"repeat", "decisions"}
 MODES = ("min", "max")
 MAX_REPEAT = 64
@@ -67,6 +67,7 @@ class Slot:
     path: str = ""                            # spec path, for error messages
     numeric_grid: bool = False                # came from `range` (ordered numeric values)
     log: bool = False                         # grid spaced in log
+    ordered: bool = False                     # choices are an ordered scale (neighbours alike)
 
 
 def _type_name(value: Any) -> str:
@@ -200,6 +201,8 @@ def _decision(path: str, raw: Any, slots: dict[str, Slot], key: str | None = Non
             if extra in raw:
                 raise SpecError(f"{path}.{extra}", f"only valid with 'range', got {show(raw[extra])}")
         choices, grid, log = _choices(f"{path}.choices", raw["choices"]), False, False
+        ordered = raw.get("ordered", monotonic_numbers(choices))
+        _require_type(f"{path}.ordered", ordered, (bool,), "true or false")
     else:
         rng = raw["range"]
         if not isinstance(rng, list) or len(rng) != 2:
@@ -207,11 +210,22 @@ def _decision(path: str, raw: Any, slots: dict[str, Slot], key: str | None = Non
         if "steps" not in raw:
             raise SpecError(path, f"range decision {name!r} needs 'steps' (the grid size)")
         log = raw.get("log", False)
-        choices, grid = grid_values(path, rng[0], rng[1], raw["steps"], log), True
+        if "ordered" in raw:
+            raise SpecError(f"{path}.ordered", "only valid with 'choices' (a range is always ordered)")
+        choices, grid, ordered = grid_values(path, rng[0], rng[1], raw["steps"], log), True, True
     requires = list(inherited)
     if "when" in raw:
         requires += _when(f"{path}.when", raw["when"], slots, local or {})
-    return Slot(key, choices, tuple(requires), path, grid, bool(log))
+    return Slot(key, choices, tuple(requires), path, grid, bool(log), ordered)
+
+
+def monotonic_numbers(choices: tuple[Any, ...]) -> bool:
+    """Numeric choices listed in increasing or decreasing order read as a scale (a grid a
+    person wrote out, e.g. widths [16, 32, 64]), so the controller treats neighbours as alike."""
+    if len(choices) < 2 or not all(_is_number(c) for c in choices):
+        return False
+    steps = [b - a for a, b in zip(choices, choices[1:])]
+    return all(d > 0 for d in steps) or all(d < 0 for d in steps)
 
 
 def _repeat(path: str, raw: dict, slots: dict[str, Slot]) -> list[Slot]:
