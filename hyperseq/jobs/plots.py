@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def _pyplot() -> Any:
     """matplotlib's pyplot on the Agg backend (headless: drivers run on servers), imported on
-    first use (~1 s): a driver that only submits `log_job_plots` never imports it."""
+    first use (a slow import): a driver that only submits `log_job_plots` never imports it."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -117,4 +117,4 @@ def choice_probabilities_figure(history: Sequence[tuple[int, dict[str, dict[str,
         ax.axis("off")
     fig.suptitle(title or "controller choice probabilities vs trials")
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.08, top=0.88, hspace=0.45, wspace=0.25)
-    return fig                                # (explicit spacing: tight_layout costs ~0.3 s here)
+    return fig                                # (explicit spacing: tight_layout is slow over many panels)
