@@ -18,7 +18,8 @@ Measures (the usual "recommend the best observed" convention):
 - normalised regret: regret / (true(best) - true(median config)); 0 is the best config, 1 the
   median one, so problems of any scale average together.
 - trials to the top 1%: the first trial whose config's TRUE value is in the problem's top 1%
-  (ties at the threshold count); a seed that never gets there counts as more than its budget.
+  (ties at the threshold count); a seed that never gets there counts as more than its budget;
+  the median over seeds is the upper one for an even count (as `benchmarks.tabular.summarize`).
 - per problem: median regret over seeds; over problems: the mean over problems of each
   problem's mean normalised regret over seeds; "rnn <= X" counts the problems where rnn's mean
   regret over seeds is at most X's (the mean, not the median: medians often tie at 0).
@@ -139,9 +140,10 @@ def run_suite(problems: Sequence[str], searchers: Sequence[str], seeds: int = 20
     return results
 
 
-def summarize(results: Results, budgets: Sequence[int] = BUDGETS) -> dict[str, Any]:
-    """Per problem and over each split: see the module docstring for every measure."""
-    return suite_report.summarize(results, budgets)
+def summarize(results: Results, budgets: Sequence[int] = BUDGETS, **kwargs: Any) -> dict[str, Any]:
+    """Per problem and over each split: see the module docstring for every measure (and
+    `suite_report.summarize` for the keywords)."""
+    return suite_report.summarize(results, budgets, **kwargs)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -9,9 +9,9 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from benchmarks.suite_problems import GROUPS, SEED_OFFSET, SPLITS, load_problem
+from benchmarks.suite_problems import GROUPS, SEED_OFFSET, SPLITS, Problem, load_problem
 
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 HEADING = "## Suite: every searcher on public tabular benchmarks and the stored tables"
@@ -63,18 +63,22 @@ def _searcher_summary(units: list[dict[str, Any]], stats: dict[str, float], sign
             "ms": statistics.fmean(u["ms"] for u in units)}
 
 
-def summarize(results: dict[tuple[str, str], list[dict[str, Any]]], budgets: Sequence[int]) -> dict[str, Any]:
+def summarize(results: dict[tuple[str, str], list[dict[str, Any]]], budgets: Sequence[int],
+              load: Callable[[str], Problem] = load_problem,
+              splits: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Per problem (`problems[p][searcher]`), per split (`splits[split]`: mean normalised regret
-    over its problems and the rnn <= baseline counts) and per group (mean normalised curves)."""
+    over its problems and the rnn <= baseline counts) and per group (mean normalised curves).
+    `load` gives a problem by name; `splits` defaults to the declared tuning/report split."""
     problems: dict[str, dict[str, Any]] = {}
     for (p, s), units in results.items():
-        problem = load_problem(p)
+        problem = load(p)
         stats = problem_stats(list(problem.true_values.values()), problem.sign)
         problems.setdefault(p, {})[s] = _searcher_summary(units, stats, problem.sign, budgets)
     names = list(dict.fromkeys(s for _, s in results))
     out = {"budgets": list(budgets), "searchers": names, "problems": problems, "splits": {}, "groups": {}}
-    for split in ("tuning", "report"):
-        members = [p for p in problems if p in SPLITS[split]]
+    splits = {k: SPLITS[k] for k in ("tuning", "report")} if splits is None else splits
+    for split, declared in splits.items():
+        members = [p for p in problems if p in declared]
         if members:
             out["splits"][split] = _over(problems, members, names, budgets)
     for group in GROUPS:
@@ -110,7 +114,7 @@ def _cell(v: float | None, fmt: str = ".3f") -> str:
 
 
 def _split_table(split: str, part: dict[str, Any], budgets: Sequence[int], seeds: int) -> list[str]:
-    first = SEED_OFFSET[split]
+    first = SEED_OFFSET.get(split, 0)
     lines = [f"**{split.capitalize()} split** ({len(part['problems'])} problems: "
              f"{', '.join(part['problems'])}; seeds {first}-{first + seeds - 1}). "
              "Mean normalised regret over the problems; rnn <= X: problems where rnn's mean regret "
@@ -137,7 +141,7 @@ def markdown(summary: dict[str, Any], command: str, seeds: int, seconds: float) 
     for split, part in summary["splits"].items():
         lines += _split_table(split, part, budgets, seeds) + [""]
     for group, curves in summary["groups"].items():
-        lines.append(f"![{GROUPS[group]}: mean normalised regret vs trials](docs/images/suite_{group}.png)")
+        lines.append(f"![{GROUPS.get(group, group)}: mean normalised regret vs trials](docs/images/suite_{group}.png)")
     lines += ["", "<details><summary>Per problem: median regret (metric units) and trials to the top 1%"
               "</summary>", "",
               "| problem | searcher | " + " | ".join(f"@{b}" for b in budgets)
