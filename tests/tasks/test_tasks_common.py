@@ -1,9 +1,9 @@
 """Contract tests run over all three tasks: registry, config validation, the metrics dict,
 divergence handling, CPU determinism, and the default search spaces (YAML) they accept.
 
-Each test trains tiny configs for a few steps; the whole module takes ~20 s on 2 CPU cores.
-Torch runs single-threaded here so timings hold on a shared machine (OpenMP threads that
-compete with other processes for 2 cores slow training down by an order of magnitude).
+Each test trains tiny configs for a few steps. Torch runs single-threaded here so timings hold
+on a shared machine (OpenMP threads that compete with other processes for a few cores slow
+training down by an order of magnitude).
 """
 
 from __future__ import annotations
