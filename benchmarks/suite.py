@@ -45,7 +45,7 @@ from typing import Any, Mapping, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import suite_report  # noqa: E402
+from benchmarks import report, suite_report  # noqa: E402
 from benchmarks.suite_problems import (MAX_TRIALS, SEARCHERS, SEED_OFFSET, SPLITS,  # noqa: E402
                                        load_problem, problem_names, replay_unit, split_of)
 
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_suite(problems, args.searchers, args.seeds, max(args.budgets), args.jobs, args.cache,
                         args.rnn_options, args.label)
     summary = summarize(results, sorted(args.budgets))
-    command = "python benchmarks/suite.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
+    command = report.command(["benchmarks/suite.py", *(sys.argv[1:] if argv is None else argv)])
     text = suite_report.markdown(summary, command, args.seeds, time.time() - t0)
     print(text)
     if args.no_write or args.rnn_options is not None:
@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for path in suite_report.plot(summary, ROOT / "docs" / "images"):
         print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
-    suite_report.write_section(ROOT / "BENCHMARKS.md", text)
+    report.write_section(suite_report.SECTION, text)
     print("wrote BENCHMARKS.md (suite section)", file=sys.stderr)
     return 0
 

@@ -65,7 +65,7 @@ def test_summary_normalises_and_counts_on_a_table_with_a_known_answer():
     # top 1% of 4 configs: a only; one seed of two got there at trial 2: the (upper) median did not
     assert rnn["reached"] == "1/2" and rnn["top1"] == math.inf
     text = suite_report.markdown(s, "python benchmarks/suite.py --test", 2, 1.0)
-    assert "| rnn <= tpe | 1/1 | 1/1 | |" in text and "| toy/four | tpe |" in text
+    assert "| rnn <= tpe | 1/1 | 1/1 | |" in text and "| toy/four | tpe | 0.4 | 0.15 | 0/2 | >2 |" in text
 
 
 def test_trials_to_top_one_percent():
@@ -134,16 +134,14 @@ def test_run_suite_caches_units(tmp_path):
     assert all(u["requested"] == 5 and len(u["true"]) == 5 for u in again)
 
 
-def test_write_section_replaces_only_between_the_markers(tmp_path):
-    path = tmp_path / "BENCHMARKS.md"
-    path.write_text("# Benchmarks\n\nother text\n")
-    suite_report.write_section(path, "first")
-    assert path.read_text() == (f"# Benchmarks\n\nother text\n\n{suite_report.HEADING}\n\n"
-                                f"{suite_report.BEGIN}\nfirst\n{suite_report.END}\n")
-    path.write_text(path.read_text() + "\n## Later\n\nkept\n")
-    suite_report.write_section(path, "second")
-    text = path.read_text()
-    assert "first" not in text and "second" in text and text.endswith("## Later\n\nkept\n")
+def test_markdown_opens_with_heading_command_and_machine():
+    problem = toy_problem()
+    results = {("toy/four", "rnn"): [unit(["c", "a"], [0.75, 0.92])]}
+    s = suite.summarize(results, [2], load=lambda name: problem, splits={"tuning": ["toy/four"]})
+    text = suite_report.markdown(s, "python benchmarks/suite.py --seeds 1", 1, 3.0)
+    lines = text.splitlines()
+    assert lines[0] == suite_report.HEADING and lines[2] == "Command: `python benchmarks/suite.py --seeds 1`"
+    assert lines[4].startswith("Machine: ") and "| rnn | 0.000 |" in text
 
 
 @pytest.mark.parametrize("argv, message", [
