@@ -96,8 +96,18 @@ def _cached(path: Path, trials: int) -> dict[str, Any] | None:
 
 def _run_unit(job: tuple[str, str, int, int, dict[str, Any]]) -> dict[str, Any]:
     problem, searcher, seed, trials, options = job
+    _quiet()
     unit = replay_unit(load_problem(problem), searcher, seed, trials, options)
     return {**unit, "requested": trials}
+
+
+def _quiet() -> None:
+    """No Optuna log line per study, no warning that a sampler option is experimental."""
+    import warnings
+
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def run_suite(problems: Sequence[str], searchers: Sequence[str], seeds: int = 20, trials: int = 200,
@@ -201,10 +211,6 @@ def _check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    import optuna
-    import warnings
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     problems = [p for p in problem_names(args.split) if not args.problems or p in args.problems]
     if not problems:
         print(f"error: --problems {' '.join(args.problems)} has none in --split {args.split}", file=sys.stderr)

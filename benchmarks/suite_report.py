@@ -117,7 +117,8 @@ def _split_table(split: str, part: dict[str, Any], budgets: Sequence[int], seeds
     lines = [f"**{split.capitalize()} split** ({len(part['problems'])} problems: "
              f"{', '.join(part['problems'])}; seeds {first}-{first + seeds - 1}). "
              "Mean normalised regret over the problems; rnn <= X: problems where rnn's mean regret "
-             "is at most X's; ms/trial: mean ask+tell time.", "",
+             "is at most X's; ms/trial: mean ask+tell time per trial in this run (its --jobs "
+             "processes share the CPUs).", "",
              "| searcher | " + " | ".join(f"@{b}" for b in budgets) + " | ms/trial |",
              "| --- |" + " ---: |" * (len(budgets) + 1)]
     for s, row in part["norm"].items():
@@ -164,6 +165,8 @@ def plot(summary: dict[str, Any], outdir: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         for s in summary["searchers"]:
             ax.plot(range(1, len(curves[s]) + 1), curves[s], label=s, lw=1.6)
+        late = [v for s in summary["searchers"] for v in curves[s][4:]]     # from trial 5 on
+        ax.set_ylim(0, 1.1 * max(late) if late else None)
         ax.set(xscale="log", xlabel="trials", ylabel="mean normalised regret",
                title=f"{GROUPS[group]}, {len(curves['_problems'])} problems")
         ax.grid(True, which="both", alpha=0.3)
