@@ -136,7 +136,10 @@ def markdown(summary: dict[str, Any], command: str, seeds: int, seconds: float) 
              f"{seeds} seeds per problem, {seconds:.0f} s (cached units are not replayed). Regret is "
              "measured on each config's mean over its stored runs, for the config with the best "
              "observed value so far; normalised regret = regret / (best config - median config); "
-             "definitions in `benchmarks/suite.py`.", ""]
+             "definitions in `benchmarks/suite.py`. Tuning effort: tpe, tpe-mv, gp and random run "
+             "Optuna's defaults (nothing tuned); rnn and rnn-job run the controller's defaults, "
+             "which are chosen on the tuning split only (`benchmarks/tune_controller.py`, and this "
+             "runner with --split tuning); a --label row names the options it ran with.", ""]
     for split, part in summary["splits"].items():
         lines += _split_table(split, part, budgets, seeds) + [""]
     for group, curves in summary["groups"].items():
