@@ -23,7 +23,10 @@ def emit(df: Any, fmt: str, title: str) -> None:
         print_table(df, title)
 
 
-def print_table(df: Any, title: str) -> None:
+def print_table(df: Any, title: str, metric: str | None = None) -> None:
+    """A rich table. A trial table speaks in its task metric: the ``metric`` column is headed
+    with the metric's name (`metric`, else ``df.attrs["metric"]``) and comes before ``reward``,
+    which stays as the searchers' view of the same number."""
     from rich.console import Console
     from rich.table import Table
     table = Table(title=title)
@@ -32,8 +35,13 @@ def print_table(df: Any, title: str) -> None:
     if "trial_id" in df.columns:
         fixed = columns.index("epochs") + 1
         columns = columns[: fixed + TABLE_COLUMNS]
+        if "metric" in columns and "reward" in columns:
+            columns.remove("metric")
+            columns.insert(columns.index("reward"), "metric")
+    metric = metric or getattr(df, "attrs", {}).get("metric")
+    headers = {"metric": metric} if metric and "trial_id" in df.columns and metric not in df.columns else {}
     for c in columns:
-        table.add_column(str(c), overflow="fold")
+        table.add_column(str(headers.get(c, c)), overflow="fold")
     for _, row in df.iterrows():
         table.add_row(*(_cell(row[c]) for c in columns))
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
@@ -65,6 +73,9 @@ def emit_row(row: dict[str, Any], fmt: str) -> None:
 
 def report(result: Any) -> None:
     """The top of a job's table on stdout, its status line on stderr."""
-    print_table(result.trials.head(10), f"{result.name}: top configurations ({result.metric})")
+    mode = getattr(result.trials, "attrs", {}).get("mode")
+    better = {"min": ", lower is better", "max": ", higher is better"}.get(mode, "")
+    print_table(result.trials.head(10), f"{result.name}: top configurations ({result.metric}{better})",
+                result.metric)
     click.echo(f"job {result.name}  status {result.status}  parent run {result.parent_run_id}  "
                f"store {result.tracking_uri}", err=True)
