@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -85,10 +86,11 @@ def _unit_key(problem: str, searcher: str, seed: int, options: Mapping[str, Any]
 
 def _cached(path: Path, trials: int) -> dict[str, Any] | None:
     """The cached unit if it covers `trials` (a longer run's prefix is the shorter run)."""
-    if not path.exists():
+    try:
+        unit = json.loads(path.read_text())
+    except (OSError, ValueError):             # absent, or cut short: replay it
         return None
-    unit = json.loads(path.read_text())
-    if unit["requested"] < trials:
+    if not isinstance(unit, dict) or unit.get("requested", 0) < trials:
         return None
     n = min(trials, len(unit["observed"]))
     return {**unit, "requested": trials, "observed": unit["observed"][:n], "true": unit["true"][:n]}
@@ -115,6 +117,10 @@ def run_suite(problems: Sequence[str], searchers: Sequence[str], seeds: int = 20
               label: str | None = None, progress: bool = True) -> Results:
     """Replay every (problem, searcher, seed); the cached units are read, the others run in a
     pool of `jobs` processes (inline for 1). Seeds start at the problem's split offset."""
+    unknown = [s for s in searchers if s not in SEARCHERS] + [p for p in problems if p not in SPLITS["all"]]
+    if unknown or seeds < 1 or trials < 1:
+        raise ValueError(f"run_suite: unknown {unknown}" if unknown else
+                         f"run_suite: seeds and trials must be >= 1, got seeds={seeds}, trials={trials}")
     options = dict(rnn_options or {})
     codes = {s: fingerprint(s) for s in searchers}
     todo, results, paths = [], {}, {}
@@ -136,7 +142,9 @@ def run_suite(problems: Sequence[str], searchers: Sequence[str], seeds: int = 20
         results[(p, display_name(s, label))][i] = unit
         if paths[k] is not None:
             paths[k].parent.mkdir(parents=True, exist_ok=True)
-            paths[k].write_text(json.dumps(unit))
+            partial = paths[k].with_suffix(f".{os.getpid()}.part")
+            partial.write_text(json.dumps(unit))
+            partial.replace(paths[k])              # a reader never sees half a unit
         meter.unit_done(p, display_name(s, label))
 
     if jobs <= 1:

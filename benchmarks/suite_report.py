@@ -139,7 +139,7 @@ def markdown(summary: dict[str, Any], command: str, seeds: int, seconds: float) 
              "definitions in `benchmarks/suite.py`. Tuning effort: tpe, tpe-mv, gp and random run "
              "Optuna's defaults (nothing tuned); rnn and rnn-job run the controller's defaults, "
              "which are chosen on the tuning split only (`benchmarks/tune_controller.py`, and this "
-             "runner with --split tuning); a --label row names the options it ran with.", ""]
+             "runner with --split tuning); a [label] row ran the --rnn-options of the command above.", ""]
     for split, part in summary["splits"].items():
         lines += _split_table(split, part, budgets, seeds) + [""]
     for group, curves in summary["groups"].items():

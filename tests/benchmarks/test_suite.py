@@ -132,6 +132,12 @@ def test_run_suite_caches_units(tmp_path):
                             progress=False)[("table/seq2seq_table", "random")]
     assert sorted(u["observed"] for u in again) == [[-2.0] * 5, [-1.0] * 5]
     assert all(u["requested"] == 5 and len(u["true"]) == 5 for u in again)
+    files[0].write_text(files[0].read_text()[:20])                # cut short: replayed again
+    third = suite.run_suite(["table/seq2seq_table"], ["random"], seeds=2, trials=5, cache=tmp_path,
+                            progress=False)[("table/seq2seq_table", "random")]
+    assert [-1.0] * 5 not in [u["observed"] for u in third] and [-2.0] * 5 in [u["observed"] for u in third]
+    with pytest.raises(ValueError, match="unknown"):
+        suite.run_suite(["table/seq2seq_table"], ["smac"], seeds=1, trials=5, cache=tmp_path)
 
 
 def test_markdown_opens_with_heading_command_and_machine():
