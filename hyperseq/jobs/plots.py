@@ -72,20 +72,9 @@ def log_job_plots(uri: str, run_id: str, name: str, rewards: Sequence[float | No
 
 
 def metric_values(rewards: Sequence[float | None], rule: "RewardRule") -> list[float | None]:
-    """Each trial's task metric, from its reward (`rule` inverted). A failed trial (None) and a
-    reward no metric value gives (a diverged child's floor under a min rule) are None."""
-    out: list[float | None] = []
-    for r in rewards:
-        value = None
-        if r is not None and math.isfinite(r):
-            if rule.kind == "identity":
-                value = r
-            elif r > 0 and rule.kind == "inv_perplexity":
-                value = -math.log(r)
-            elif r > 0:                                         # inverse: r = 1 / (1 + metric)
-                value = 1.0 / r - 1.0
-        out.append(value)
-    return out
+    """Each trial's task metric, from its reward (`RewardRule.metric_of`): None for a failed
+    trial and for a diverged child's floor under a min rule."""
+    return [rule.metric_of(r) for r in rewards]
 
 
 def png(fig: "Figure") -> bytes:

@@ -19,7 +19,7 @@ from .tags import (TAG_DEFAULT, TAG_JOB, TAG_METRIC, TAG_MODE, TAG_PHASE, TAG_SE
 
 TRIAL_COLUMNS = ["rank", "trial_id", "phase", "reward", "metric", "status", "epochs", "stopped_early",
                  "default", "train_seconds", "trained_units", "job", "run_id"]
-JOB_COLUMNS = ["job", "status", "searcher", "space", "task", "metric", "trials_done", "trials",
+JOB_COLUMNS = ["job", "status", "searcher", "space", "task", "metric", "best", "trials_done", "trials",
                "best_reward", "start_time", "run_id", "storage"]
 
 
@@ -134,18 +134,22 @@ def best_across_jobs(space: str | None = None, top: int | None = 10,
 
 
 def list_jobs(tracking_uri: str | None = None) -> pd.DataFrame:
-    """One row per job, newest first: status, trials completed / requested, best reward."""
+    """One row per job, newest first: status, trials completed / requested, the best trial's
+    metric value (``best``, in the task metric named by ``metric``) and its reward."""
+    from workers.rewards import reward_rule
     uri = _uri(tracking_uri)
     rows = []
     for run in open_store(uri).job_runs():
         tags, params = run.data.tags, run.data.params
+        metric, mode, best = tags.get(TAG_METRIC), tags.get(TAG_MODE), _latest(run, "best_reward")
         rows.append({
             "job": tags.get(TAG_JOB), "status": run.info.status,
             "searcher": tags.get(TAG_SEARCHER), "space": tags.get(TAG_SPACE),
-            "task": tags.get(TAG_TASK), "metric": tags.get(TAG_METRIC),
+            "task": tags.get(TAG_TASK), "metric": metric,
+            "best": reward_rule(metric, mode).metric_of(best) if metric and mode in ("min", "max") else None,
             "trials_done": int(run.data.metrics.get("trials_completed", 0)),
             "trials": int(params["trials"]) if params.get("trials", "").isdigit() else None,
-            "best_reward": _latest(run, "best_reward"),
+            "best_reward": best,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
             "run_id": run.info.run_id, "storage": tags.get(TAG_STORAGE),
         })

@@ -160,3 +160,16 @@ def test_the_trial_table_heads_the_metric_column_with_its_name(tmp_path: Path,
     assert result.exit_code == 0, result.output
     default_line = next(line for line in result.output.splitlines() if "t2" in line)
     assert str(get_task("char_lm").defaults["cell"]) in default_line
+
+
+def test_the_jobs_table_gives_each_jobs_best_in_its_metric(tmp_path: Path) -> None:
+    from hyperseq.tracking.query import list_jobs
+    uri = _uri(tmp_path)
+    store = open_store(uri)
+    for name, metric, mode, reward in (("lm", "val_loss", "min", math.exp(-1.25)),
+                                       ("dates", "val_exact_match", "max", 0.75)):
+        parent, _ = store.start_job(name, {T.TAG_METRIC: metric, T.TAG_MODE: mode}, {})
+        store.log_metric_steps(parent, [({"best_reward": reward}, 1)])
+    jobs = list_jobs(uri).set_index("job")
+    assert jobs.loc["lm", "best"] == pytest.approx(1.25) and jobs.loc["dates", "best"] == pytest.approx(0.75)
+    assert list(jobs.columns).index("best") == list(jobs.columns).index("metric") + 1
