@@ -20,9 +20,10 @@ Measures (the usual "recommend the best observed" convention):
 - trials to the top 1%: the first trial whose config's TRUE value is in the problem's top 1%
   (ties at the threshold count); a seed that never gets there counts as more than its budget;
   the median over seeds is the upper one for an even count (as `benchmarks.tabular.summarize`).
-- per problem: median regret over seeds; over problems: the mean over problems of each
-  problem's mean normalised regret over seeds; "rnn <= X" counts the problems where rnn's mean
-  regret over seeds is at most X's (the mean, not the median: medians often tie at 0).
+- per problem: median regret over seeds; over problems (each split's public problems apart
+  from its stored tables, `suite_report.PARTS`): the mean over problems of each problem's mean
+  normalised regret over seeds; "rnn <= X" counts the problems where rnn's mean regret over
+  seeds is at most X's (the mean, not the median: medians often tie at 0).
 A searcher that runs out of configs keeps its last recommendation; GP stops at 100 trials.
 
 Output: progress on stderr, a markdown table (printed, and written between the suite markers

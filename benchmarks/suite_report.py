@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from benchmarks.report import header
-from benchmarks.suite_problems import GROUPS, SEED_OFFSET, SPLITS, Problem, load_problem
+from benchmarks.suite_problems import GROUPS, SEED_OFFSET, SPLITS, Problem, load_problem, split_of
 
 SECTION = "suite"              # BENCHMARKS.md markers: <!-- suite:begin --> ... <!-- suite:end -->
+# The aggregates reported: each split's public problems apart from this project's tables.
+PARTS = {f"{split} split, {kind}": tuple(p for p in SPLITS[split]
+                                         if p.startswith("table/") == (kind == "stored tables"))
+         for split in ("tuning", "report") for kind in ("public problems", "stored tables")}
 HEADING = "## Suite: every searcher on public tabular benchmarks and the stored tables"
 
 
@@ -67,7 +71,7 @@ def summarize(results: dict[tuple[str, str], list[dict[str, Any]]], budgets: Seq
               splits: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Per problem (`problems[p][searcher]`), per split (`splits[split]`: mean normalised regret
     over its problems and the rnn <= baseline counts) and per group (mean normalised curves).
-    `load` gives a problem by name; `splits` defaults to the declared tuning/report split."""
+    `load` gives a problem by name; `splits` (name -> problems) defaults to `PARTS`."""
     problems: dict[str, dict[str, Any]] = {}
     for (p, s), units in results.items():
         problem = load(p)
@@ -75,7 +79,7 @@ def summarize(results: dict[tuple[str, str], list[dict[str, Any]]], budgets: Seq
         problems.setdefault(p, {})[s] = _searcher_summary(units, stats, problem.sign, budgets)
     names = list(dict.fromkeys(s for _, s in results))
     out = {"budgets": list(budgets), "searchers": names, "problems": problems, "splits": {}, "groups": {}}
-    splits = {k: SPLITS[k] for k in ("tuning", "report")} if splits is None else splits
+    splits = PARTS if splits is None else splits
     for split, declared in splits.items():
         members = [p for p in problems if p in declared]
         if members:
@@ -113,8 +117,8 @@ def _cell(v: float | None, fmt: str = ".3f") -> str:
 
 
 def _split_table(split: str, part: dict[str, Any], budgets: Sequence[int], seeds: int) -> list[str]:
-    first = SEED_OFFSET.get(split, 0)
-    lines = [f"**{split.capitalize()} split** ({len(part['problems'])} problems: "
+    first = SEED_OFFSET[split_of(part["problems"][0])]
+    lines = [f"**{split}** ({len(part['problems'])} problems: "
              f"{', '.join(part['problems'])}; seeds {first}-{first + seeds - 1}). "
              "Mean normalised regret over the problems; rnn <= X: problems where rnn's mean regret "
              "is at most X's; ms/trial: mean ask+tell time per trial in this run (its --jobs "

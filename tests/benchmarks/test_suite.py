@@ -65,6 +65,7 @@ def test_summary_normalises_and_counts_on_a_table_with_a_known_answer():
     # top 1% of 4 configs: a only; one seed of two got there at trial 2: the (upper) median did not
     assert rnn["reached"] == "1/2" and rnn["top1"] == math.inf
     text = suite_report.markdown(s, "python benchmarks/suite.py --test", 2, 1.0)
+    assert "**report** (1 problems: toy/four; seeds 1000-1001)" in text
     assert "| rnn <= tpe | 1/1 | 1/1 | |" in text and "| toy/four | tpe | 0.4 | 0.15 | 0/2 | >2 |" in text
 
 
