@@ -165,3 +165,12 @@ def test_usage_errors_exit_2_naming_the_option(argv, message, capsys):
         suite.main(argv + ["--no-write"])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_plot_draws_one_png_per_group(tmp_path):
+    problem = toy_problem("table/toy")
+    results = {("table/toy", name): [unit(["d", "c", "a"], [0.5, 0.7, 0.9])] for name in ("rnn", "tpe")}
+    s = suite.summarize(results, [3], load=lambda name: problem, splits={})
+    assert s["groups"]["table"]["rnn"] == pytest.approx([0.4 / 0.15, 0.2 / 0.15, 0.0])
+    paths = suite_report.plot(s, tmp_path)
+    assert paths == [tmp_path / "suite_table.png"] and paths[0].read_bytes()[:4] == b"\x89PNG"
