@@ -139,7 +139,8 @@ def test_suggestions_equal_an_in_order_retell() -> None:
     with that trial's seed: the sampler adds no state of its own between trials."""
     def noisy(trial: optuna.Trial) -> float:
         x, n = trial.suggest_float("x", -5.0, 5.0), trial.suggest_int("n", 1, 64, log=True)
-        k, cell = trial.suggest_int("k", 0, 20, step=2), trial.suggest_categorical("cell", ["rnn", "gru", "lstm"])
+        k = trial.suggest_int("k", 0, 20, step=2)
+        cell = trial.suggest_categorical("cell", ["rnn", "gru", "lstm"])
         value = abs(x - 1) + abs(math.log2(n / 16)) + abs(k - 8) / 4 + (cell != "lstm") * 2
         if trial.number % 9 == 4:
             raise optuna.TrialPruned()
