@@ -26,15 +26,17 @@ def emit(df: Any, fmt: str, title: str) -> None:
 def print_table(df: Any, title: str, metric: str | None = None) -> None:
     """A rich table. A trial table speaks in its task metric: the ``metric`` column is headed
     with the metric's name (`metric`, else ``df.attrs["metric"]``) and comes before ``reward``,
-    which stays as the searchers' view of the same number."""
+    which stays as the searchers' view of the same number. Of its params, the first
+    `TABLE_COLUMNS` that vary between rows are shown, then fixed ones if there is room."""
     from rich.console import Console
     from rich.table import Table
     table = Table(title=title)
     drop = {"run_id", "job", "stopped_early", "trained_units"} if "trial_id" in df.columns else set()
     columns = [c for c in df.columns if c not in drop]
-    if "trial_id" in df.columns:
+    if "trial_id" in df.columns:                       # params that vary first: what was searched
         fixed = columns.index("epochs") + 1
-        columns = columns[: fixed + TABLE_COLUMNS]
+        params = sorted(columns[fixed:], key=lambda c: df[c].astype(str).nunique() <= 1)
+        columns = columns[:fixed] + params[:TABLE_COLUMNS]
         if "metric" in columns and "reward" in columns:
             columns.remove("metric")
             columns.insert(columns.index("reward"), "metric")

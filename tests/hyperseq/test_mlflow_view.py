@@ -173,3 +173,13 @@ def test_the_jobs_table_gives_each_jobs_best_in_its_metric(tmp_path: Path) -> No
     jobs = list_jobs(uri).set_index("job")
     assert jobs.loc["lm", "best"] == pytest.approx(1.25) and jobs.loc["dates", "best"] == pytest.approx(0.75)
     assert list(jobs.columns).index("best") == list(jobs.columns).index("metric") + 1
+
+
+def test_the_trial_table_shows_the_params_that_vary_before_fixed_ones(capsys: pytest.CaptureFixture) -> None:
+    import pandas as pd
+    rows = [{"rank": i + 1, "trial_id": f"t{i}", "phase": "search", "reward": 0.1 * i, "metric": 2.0 - i,
+             "status": "FINISHED", "epochs": 3, "a_fixed": 16, **{f"p{k}": i * k for k in range(1, 9)}}
+            for i in range(3)]
+    print_table(pd.DataFrame(rows), "t")
+    header = next(line for line in capsys.readouterr().out.splitlines() if "trial_id" in line)
+    assert "p8" in header and "a_fixed" not in header
