@@ -1,12 +1,12 @@
 """Controller ask + tell cost per configuration on a 10-decision space (CPU, torch only).
 
-    python benchmarks/controller_cost.py [--batch 1 8] [--rounds 200]
+    python benchmarks/controller_cost.py [--batch 1 8] [--rounds 200] [--write]
 
 `--batch` is how many configs each ask/tell carries (1 = one trial at a time, as Ray Tune asks);
-the controller keeps its default update rule (one gradient step per 4 rewards).
+the controller keeps its default options (`ControllerOptions`), update rule included.
 
 Also times uniform sampling (`space.sample`) in the same run as the floor a searcher can't beat.
-Prints a table last; target: ask + tell < 5 ms per configuration.
+Prints a table last; `--write` updates the "controller-cost" section of BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.report import machine, write_section  # noqa: E402
+from benchmarks.report import header, write_section  # noqa: E402
 from controller import Controller  # noqa: E402
 from search_spaces import SearchSpace  # noqa: E402
 
@@ -74,11 +74,9 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.write:
-        lines = ["## 2b. Controller ask + tell cost", "",
-                 f"Command: `python benchmarks/controller_cost.py {' '.join(sys.argv[1:])}`. Machine: {machine()}.",
-                 "10-decision space; the controller's defaults (`ControllerOptions`: each proposal the best of 16 "
-                 "policy samples under the reward model; per 2 rewards, 2 PPO steps over the told history); "
-                 "uniform sampling (`space.sample`) measured in the same run as the floor. Target: < 5 ms.", "",
+        lines = ["## Controller ask + tell cost", "", header(),
+                 "10-decision space; the controller's defaults (`ControllerOptions`); uniform sampling "
+                 "(`space.sample`) measured in the same run as the floor a searcher cannot beat.", "",
                  "| configs per ask/tell | ask ms/config | tell ms/config | ask+tell ms/config | uniform sample ms/config | ratio to uniform |",
                  "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['batch']} | {r['ask_ms']:.3f} | {r['tell_ms']:.3f} | {r['total_ms']:.3f} | "

@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_packing.py [--device auto] [--children 1 4 8 16] [--configs default small]
                                      [--steps 100] [--epochs 3] [--out packing.json]
-    python benchmarks/gpu_packing.py --from packing.json --write     # render on another machine
+    python benchmarks/gpu_packing.py --from packing.json --write     # render a stored result
 
 Each child is its own process (as a Ray trial with a fractional `gpu` share is), one CPU thread
 each, all started together behind a barrier. Epoch 1 pays the one-off costs (CUDA context,
@@ -113,8 +113,9 @@ def markdown(result: dict) -> str:
                         for k in dict.fromkeys(r["config"] for r in result["rows"]))
     picks = "; ".join(f"{k}: {n} per GPU (`--gpus-per-trial {1 / n:g}`)" for k, n in rec.items())
     return "\n".join([
-        "## 3. GPU use: children packed on one GPU", "",
-        f"Command: `{result['command']}`. Machine: {result['machine']}. Device: {result['device']}.",
+        "## GPU use: children packed on one GPU", "",
+        f"Command: `{result['command']}`", "",
+        f"Machine: {result['machine']}, device {result['device']}. Date: {result.get('date', 'n/a')}.", "",
         f"Configs: {configs}. {result['epochs']} epochs per child, epoch 1 (start-up) not measured.", "",
         *table(result), "",
         f"Smallest packing within {PEAK_TOLERANCE:.0%} of the peak aggregate: {picks}."])
@@ -136,7 +137,8 @@ def main() -> None:
     else:
         if args.epochs < 2:
             ap.error(f"--epochs {args.epochs}: need at least 2 (the first is not measured)")
-        from benchmarks.report import machine
+        from datetime import datetime, timezone
+        from benchmarks.report import command, machine
         from tasks.base import resolve_device
         device = str(resolve_device(args.device))
         rows = []
@@ -145,8 +147,8 @@ def main() -> None:
                 rows.append(measure(name, {**CONFIGS[name], "steps_per_epoch": args.steps}, n,
                                     args.epochs, device))
                 print(json.dumps(rows[-1]), flush=True)
-        result = {"command": "python benchmarks/gpu_packing.py " + " ".join(sys.argv[1:]),
-                  "machine": machine(), "device": device, "epochs": args.epochs, "rows": rows,
+        result = {"command": command(), "machine": machine(),
+                  "date": str(datetime.now(timezone.utc).date()), "device": device, "epochs": args.epochs, "rows": rows,
                   "recommend": recommend(rows)}
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,14 @@
-"""Quality found: a char_lm search within a fixed wall budget on one GPU (torch only, no Ray).
+"""Quality found: a char_lm search within a fixed wall budget on one device.
 
     python benchmarks/gpu_search.py [--device auto] [--minutes 8] [--slots 16]
-                                    [--searchers rnn random] [--out search.json]
-    python benchmarks/gpu_search.py --from search.json --write       # render on another machine
+                                    [--searchers rnn random] [--out search.json] [--write]
+    python benchmarks/gpu_search.py --from search.json --write       # render a stored result
 
-The torch-only twin of `hyperseq run` for a machine without Ray or MLflow: children are packed
-on the one device as `--slots` worker processes (one CPU thread each), shared evenly by the
-searchers, which run side by side under the same budget. Two phases:
+A single-process search that needs only torch (and PyYAML for a space file): children are
+packed on the one device as `--slots` worker processes (one CPU thread each), shared evenly by
+the searchers, which run side by side under the same budget. It measures what a searcher finds
+in a fixed amount of device time, so every searcher gets the same slots and the same clock.
+Two phases:
 
 1. explore (`--explore-fraction` of the budget): each searcher asks for configs of `--space`
    (built-in char_lm by default) and runs asynchronous successive halving over them
@@ -19,20 +21,18 @@ searchers, which run side by side under the same budget. Two phases:
    phase ends; one still running at the end is cut and not counted.
 2. final (the rest of the budget): each searcher's `--final-top` best explored configs (highest
    rung first, then val_loss; a tie at the top rung goes to the config fastest per step,
-   `ranked_configs`), and the
-   task's default config as the reference, train for up to `--final-epochs` x
-   `--final-steps` (or until the budget ends) and are scored on the whole validation split.
-   With `--final-race F` a searcher's finalists race: at F of the final's budget only its best
-   so far trains on (`benchmarks/final_race.py`).
-   All finals train at once (the pool has a process for each, even beyond `--slots`), so
-   every final, the default's included, gets the same share of the device.
+   `ranked_configs`), and the task's default config as the reference, train for up to
+   `--final-epochs` x `--final-steps` (or until the budget ends) and are scored on the whole
+   validation split. With `--final-race F` a searcher's finalists race (`Race`): at F of the
+   final's budget only its best so far trains on. All finals train at once (the pool has a
+   process for each, even beyond `--slots`), so every final, the default's included, gets the
+   same share of the device.
 
 Reports the best final val_loss (nats/char) per searcher against the default config and two
-references: nanoGPT's 1.4697 on the same character-level Shakespeare (its 10.7M-parameter
-transformer) and a hand-tuned 2x512 LSTM (1.41 in about 3 H100-minutes). Prints a table
-last; `--out` writes JSON (every trial); `--write` updates BENCHMARKS.md (section "gpu-search")
-and plots best-so-far val_loss vs time. The space is YAML: on a machine without PyYAML, carry
-it (`pip install --target .devdeps pyyaml`, then `PYTHONPATH=.devdeps`).
+references on the same character-level Shakespeare: nanoGPT's shakespeare-char transformer
+and a hand-tuned 2x512 LSTM. Prints a table last; `--out` writes JSON (every trial);
+`--write` updates the device kind's section of BENCHMARKS.md ("search-quality-cpu" or
+"search-quality-cuda") and plots best-so-far val_loss vs time.
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -49,10 +50,60 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.final_race import Race  # noqa: E402 - after the path, so the script runs from anywhere
 
 FULL_VAL = 1 << 30  # eval_chars above the val split's length: score on all of it
-TIE_NATS = 0.03     # top-rung val_loss differences below this are noise (BENCHMARKS.md section 4)
+TIE_NATS = 0.03     # top-rung val_loss differences below this are noise: two runs of one config differ by as much
+
+
+class Race:
+    """The final's race: each searcher's finalists train side by side from the final's start, and
+    at a fraction of its wall budget only the one with the best val_loss so far keeps training.
+
+    A short explore rung can favour a rate too high for a long run (a loss spike) or a config so
+    slow per step that it trains a fraction of a fast one's epochs; racing at the final's own
+    length catches both. Processes talk through files in one directory (the pool's workers are
+    spawned; the race is decided in the driver): a finalist writes its best val_loss after every
+    epoch and stops at the first epoch end after its stop file appears. A finalist that has not
+    finished an epoch by the decision counts as infinitely bad: configs are compared at equal
+    wall time. Picklable, so each finalist's process gets its own handle on the directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def report(self, member: str, best: float) -> None:
+        """Finalist side: its best val_loss so far (written whole, then renamed into place)."""
+        tmp = self.root / f".{member}.{os.getpid()}"
+        tmp.write_text(json.dumps(best if math.isfinite(best) else None))
+        tmp.replace(self.root / f"{member}.best")
+
+    def stopped(self, member: str) -> bool:
+        """Finalist side: whether it lost the race."""
+        return (self.root / f"{member}.stop").exists()
+
+    def best(self, member: str) -> float:
+        path = self.root / f"{member}.best"
+        value = json.loads(path.read_text()) if path.exists() else None
+        return math.inf if value is None else value
+
+    def decide(self, groups: dict[str, list[str]]) -> dict[str, dict]:
+        """Driver side: in every group of finalists keep the best so far, stop the rest.
+        Returns each group's standings ({member: best}, None for no finite best: strict JSON)
+        and the member kept."""
+        outcome = {}
+        for name, members in groups.items():
+            bests = {m: self.best(m) for m in members}
+            kept = min(members, key=lambda m: (bests[m], members.index(m)))
+            for m in members:
+                if m != kept:
+                    (self.root / f"{m}.stop").touch()
+            outcome[name] = {"standings": {m: b if math.isfinite(b) else None for m, b in bests.items()},
+                             "kept": kept}
+        return outcome
+
+    def run_until(self, at: float, groups: dict[str, list[str]]) -> dict[str, dict]:
+        """Wait until wall-clock time `at`, then decide the groups with more than one finalist."""
+        time.sleep(max(0.0, at - time.time()))
+        return {"at": time.time(), "groups": self.decide({n: ms for n, ms in groups.items() if len(ms) > 1})}
 
 
 def _init_worker() -> None:
@@ -220,7 +271,7 @@ def ranked_configs(trials: list[dict], name: str, top: int) -> list[dict]:
 def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], args: argparse.Namespace,
            fixed: dict, device: str, deadline: float) -> tuple[list[dict[str, Any]], dict | None]:
     """Each searcher's top configs and the default config, trained long and scored on all of val;
-    with `--final-race F`, each searcher's finalists race (`final_race`) and at F of the final's
+    with `--final-race F`, each searcher's finalists race (`Race`) and at F of the final's
     wall budget only its best so far trains on. Returns the finals and the race's outcome."""
     picks: list[tuple[str, str, dict]] = [("default", "default-0", {})]
     for name in searchers:
@@ -241,14 +292,16 @@ def finals(pool: ProcessPoolExecutor, trials: list[dict], searchers: list[str], 
 
 
 def _rnn_options(searchers: dict[str, Any]) -> dict[str, Any] | None:
-    """The controller's options as they were for this run (its defaults change over time)."""
+    """The controller's options for this run, stored with the result so it stays readable after
+    the defaults change."""
     from dataclasses import asdict
     rnn = searchers.get("rnn")
     return None if rnn is None else asdict(rnn.inner.controller.options)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from benchmarks.report import machine, parse_variant
+    from datetime import datetime, timezone
+    from benchmarks.report import command, machine, parse_variant
     from benchmarks.tabular import SEARCHERS
     from search_spaces import load_space
     from tasks.base import resolve_device
@@ -267,7 +320,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         trials = json.loads(args.final_only.read_text())["trials"] if args.final_only else \
             explore(pool, searchers, args.slots, args, fixed, device, t0, t0 + args.explore_fraction * budget)
         final, race = finals(pool, trials, list(searchers), args, fixed, device, t0 + budget)
-    return {"command": "python benchmarks/gpu_search.py " + " ".join(sys.argv[1:]), "machine": machine(),
+    return {"command": command(), "machine": machine(), "date": str(datetime.now(timezone.utc).date()),
             "device": device, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "searchers": list(searchers), "trials": trials, "finals": final, "final_race": race,
             "wall_s": time.time() - t0,
@@ -280,7 +333,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=8.0, help="wall budget for both phases")
     ap.add_argument("--slots", type=int, default=16, help="children trained at once on the device")
     ap.add_argument("--searchers", nargs="+", default=["rnn", "random"], choices=["rnn", "random", "tpe"],
-                    help="tpe needs Optuna (not on the GPU machine)")
+                    help="tpe needs Optuna installed")
     ap.add_argument("--space", default="char_lm", help="built-in space name or YAML path")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fixed", default="", metavar="K=V,...",
@@ -318,13 +371,13 @@ def main() -> None:
     if args.out and not args.src:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, default=str))
-    from benchmarks.gpu_search_report import markdown, plot, table
+    from benchmarks.gpu_search_report import markdown, plot, section, table
     if args.write:
         from benchmarks.report import write_section
         results = Path(__file__).resolve().parent / "results"
         results.mkdir(exist_ok=True)
-        plot(result, results / "gpu_search.png")
-        write_section("gpu-search", markdown(result))
+        plot(result, results / f"{section(result)}.png")
+        write_section(section(result), markdown(result))
     print("\n".join(table(result)))
 
 

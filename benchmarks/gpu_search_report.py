@@ -1,7 +1,7 @@
 """Rendering of a `gpu_search.py` result: the summary table, the plot and the BENCHMARKS.md section.
 
-Reads only the result's JSON, so a result made on the GPU machine (no matplotlib there) is
-rendered here with `python benchmarks/gpu_search.py --from search.json --write`.
+Reads only the result's JSON, so a result made on a machine without matplotlib is rendered
+elsewhere with `python benchmarks/gpu_search.py --from search.json --write`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 REFERENCES = {"nanoGPT shakespeare-char (10.7M-param transformer)": 1.4697,
-              "hand-tuned 2x512 LSTM (~3 H100-minutes)": 1.41}
+              "hand-tuned 2x512 LSTM": 1.41}
 PHASE_KEYS = ("steps_per_epoch", "eval_chars")  # set by the phase, whatever the space says
 
 
@@ -44,20 +44,26 @@ def _fmt(v: float | None) -> str:
 
 
 def _finite(v: float | None) -> float | None:
-    """A standing as stored: None (or, in results written before 2026-12-01, Infinity) = no best."""
+    """A standing as stored: None (or a non-finite float) = no best."""
     return v if v is not None and math.isfinite(v) else None
 
 
 def table(result: dict) -> list[str]:
+    """One row per searcher and the default config: the final beside the default config's final
+    of the same run (the baseline), then the fixed references."""
+    rows = summary(result)
+    base = next((r["final"] for r in rows if r["searcher"] == "default"), None)
     lines = ["| searcher | trials (diverged, crashed) | best explore val_loss | final val_loss "
-             "(whole val split) | final epochs | config |", "| --- | ---: | ---: | ---: | ---: | --- |"]
-    for r in summary(result):
+             "(whole val split) | final minus default config's | final epochs | config |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
         trials = "-" if r["searcher"] == "default" else f"{r['trials']} ({r['diverged']}, {r['crashed']})"
         shown = {k: v for k, v in (r["config"] or {}).items() if k not in PHASE_KEYS}
         config = json.dumps(shown) if shown else ("task defaults" if r["searcher"] == "default" else "n/a")
+        delta = "n/a" if r["final"] is None or base is None else f"{r['final'] - base:+.4f}"
         lines.append(f"| {r['searcher']} | {trials} | {_fmt(r['best_explore'])} | {_fmt(r['final'])} | "
-                     f"{r['final_epochs'] or 'n/a'} | `{config}` |")
-    lines += [f"| reference: {name} | | | {value:.4f} | | |" for name, value in REFERENCES.items()]
+                     f"{delta} | {r['final_epochs'] or 'n/a'} | `{config}` |")
+    lines += [f"| reference: {name} | | | {value:.4f} | | | |" for name, value in REFERENCES.items()]
     return lines
 
 
@@ -112,12 +118,18 @@ def _race_lines(result: dict) -> list[str]:
     return [f"Race decided {race['at']:.0f} s into the final: " + "; ".join(parts) + ".", ""]
 
 
+def section(result: dict) -> str:
+    """The BENCHMARKS.md section a result is written to: one per device kind (cpu, cuda)."""
+    return "search-quality-" + result["device"].split(":")[0]
+
+
 def markdown(result: dict) -> str:
     a = result["args"]
+    kind = result["device"].split(":")[0]
     return "\n".join([
-        "## 4. Quality found: a char_lm search on one device"
-        + (" (CPU stand-in: no GPU measured)" if result["device"] == "cpu" else ""), "",
-        f"Command: `{result['command']}`. Machine: {result['machine']}. Device: {result['device']}.",
+        f"## Search quality: a char_lm search in a fixed wall budget ({kind.upper()})", "",
+        f"Command: `{result['command']}`", "",
+        f"Machine: {result['machine']}, device {result['device']}. Date: {result.get('date', 'n/a')}.", "",
         f"Budget: {a['minutes']} wall minutes on the device ({result['wall_s'] / 60:.1f} used), "
         f"{a['slots']} packed children; explore {a['explore_fraction']:.0%} of it with "
         + _explore_budget(a)
@@ -128,4 +140,4 @@ def markdown(result: dict) -> str:
         + (f"; each searcher's finalists race and at {a['final_race']:.0%} of the final's budget only "
            f"its best so far trains on" if a.get("final_race") and a["final_top"] > 1 else "") + ".", "",
         *table(result), "", *_race_lines(result),
-        "![best val_loss found vs time](benchmarks/results/gpu_search.png)"])
+        f"![best val_loss found vs time](benchmarks/results/{section(result)}.png)"])

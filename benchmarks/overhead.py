@@ -58,6 +58,7 @@ from hyperseq.jobs import run_search                   # noqa: E402
 from hyperseq.jobs.ray_env import local_ray_options    # noqa: E402
 from hyperseq.tracking.store import open_store         # noqa: E402
 from search_spaces import SearchSpace                  # noqa: E402
+from benchmarks.report import BENCHMARKS, write_section  # noqa: E402
 
 from tasks.noop import NoopTask, score                 # noqa: E402
 from workers.gather import gather, released          # noqa: E402
@@ -69,7 +70,6 @@ SPEC = {"name": "bench_noop", "task": "noop", "decisions": [
     {"name": "lr", "range": [1e-4, 1e-1], "steps": 7, "log": True},
     {"name": "dropout", "range": [0.0, 0.5], "steps": 6},
 ]}
-SECTION_START, SECTION_END = "<!-- overhead -->", "<!-- /overhead -->"
 LIKE = "bare tune, as hyperseq runs it"
 
 
@@ -211,25 +211,13 @@ def table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the overhead section of BENCHMARKS.md."""
-    block = f"{SECTION_START}\n{body.rstrip()}\n{SECTION_END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + block + rest.split(SECTION_END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip() + "\n\n" + block
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--out", type=Path, default=BENCHMARKS)
     parser.add_argument("--no-write", action="store_true", help="only print the table")
     args = parser.parse_args()
 
@@ -286,7 +274,7 @@ def main() -> None:
         "fixed = wall - steady x trials (actor start-up, job set-up and tear-down).",
     ])
     if not args.no_write:
-        write_section(args.out, body)
+        write_section("overhead", body, args.out)
         print(f"\nwrote {args.out}")
     print()
     print(body)

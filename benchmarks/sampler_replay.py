@@ -1,6 +1,6 @@
 """Replay `ControllerSampler` through Optuna against the char_lm table, beside the controller.
 
-    python benchmarks/sampler_replay.py [--seeds 20] [--trials 200] [--budgets 25 50 100 200]
+    python benchmarks/sampler_replay.py [--seeds 20] [--trials 200] [--budgets 25 50 100 200] [--write]
 
 Both searchers are driven by `benchmarks.tabular.replay` (one ask, one table lookup, one tell
 per trial) over the same seeds:
@@ -11,14 +11,15 @@ per trial) over the same seeds:
   `suggest_categorical`, an integer grid `suggest_int(low, high, step)`, another numeric grid
   `suggest_float` over the grid widened by half a cell at each end (in log space for a log
   grid), snapped to the nearest grid value, so each grid value has the same prior mass;
-- `sampler, grid index`: the same, but a float grid is `suggest_int` over grid indices (as
-  `SearchSpace.suggest_optuna` does), so the sampler's slots are exactly the controller's;
+- `sampler, grid index`: the same, but a float grid is `suggest_int` over grid indices, so the
+  sampler's slots are exactly the controller's;
 - `controller, other seeds`: the controller again on the next `--seeds` seeds, the yardstick
   for "within noise" (two runs of one searcher differ this much by seed alone).
 
 Reports median regret [q1, q3] at each budget, how many seeds reached the table's top 1% and
 the median trials to get there, and a two-sided permutation test of each sampler's mean regret
-against the controller's (seeds are not paired: the RNG streams differ). Prints a table last.
+against the controller's (seeds are not paired: the RNG streams differ). Prints a table last;
+`--write` updates the "sampler-replay" section of BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -112,8 +113,9 @@ def permutation_p(a: list[float], b: list[float], rounds: int = 5000, seed: int 
 
 def markdown(table: Table, summary: dict, pvalues: dict, budgets: list[int], seeds: int,
              seconds: dict[str, float], cmd: str) -> str:
-    lines = [f"Command: `{cmd}` ({sum(seconds.values()):.0f} s: "
-             + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ").",
+    from benchmarks.report import header
+    lines = ["## Optuna sampler: the controller driven through Optuna", "", header(cmd),
+             "Replay time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ".", "",
              f"char_lm table: {len(table.metric)} configs, best val_loss {table.best:.4f}, "
              f"top 1% threshold {table.top_fraction(0.01):.4f}; {seeds} seeds; "
              "median regret [q1, q3] (nats/char); p: permutation test of mean regret vs controller.", "",
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200])
+    ap.add_argument("--write", action="store_true", help="update the section in BENCHMARKS.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -154,7 +157,11 @@ def main(argv: list[str] | None = None) -> None:
     pvalues = {name: {b: permutation_p(regret[name][b], regret["controller"][b]) for b in args.budgets}
                for name in curves if name != "controller"}
     cmd = "python benchmarks/sampler_replay.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
-    print(markdown(table, summary, pvalues, args.budgets, args.seeds, seconds, cmd))
+    text = markdown(table, summary, pvalues, args.budgets, args.seeds, seconds, cmd)
+    if args.write:
+        from benchmarks.report import write_section
+        write_section("sampler-replay", text)
+    print(text)
 
 
 if __name__ == "__main__":

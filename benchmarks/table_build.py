@@ -13,7 +13,7 @@ children finish, so an interrupted build resumes where it stopped; the .json hea
 table was built, with the real total child-seconds) is rewritten at the end of every run.
 `--max-configs N` stops after N new rows (a build in slices).
 Children use one intra-op thread each; `--workers 1` trains in this process, more workers
-use a spawn pool (on a GPU machine pass `--device cuda`: the workers share the GPU).
+use a spawn pool (with a GPU pass `--device cuda`: the workers share it).
 """
 from __future__ import annotations
 

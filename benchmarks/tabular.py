@@ -98,7 +98,7 @@ SEARCHERS: dict[str, Callable[..., TableSearcher]] = {
     name: functools.partial(TableSearcher, name) for name in searchers.names()}
 
 
-def replay(table: Table, searcher: Searcher, trials: int) -> list[float]:
+def replay(table: Table, searcher: TableSearcher, trials: int) -> list[float]:
     """Best-so-far metric after each trial (each ask costs a trial, repeats included)."""
     sign = 1 if table.space.mode == "min" else -1
     best, curve = math.inf, []

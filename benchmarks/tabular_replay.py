@@ -1,15 +1,16 @@
-"""Replay rnn, random and TPE against the char_lm table (lookup instead of training).
+"""Replay rnn, random and TPE against a stored table (lookup instead of training).
 
-    python benchmarks/tabular_replay.py [--seeds 20] [--budgets 25 50 100 200 400]
+    python benchmarks/tabular_replay.py [--seeds 20] [--budgets 25 50 100 200 400] [--write]
+    python benchmarks/tabular_replay.py --table benchmarks/data/NAME.csv --warm-start 100
 
 Reports median and quartiles of regret (gap to the table's best val_loss) at each budget,
 trials to reach the table's top 1%, and a plot of median regret vs trials with IQR bands.
-Every ask costs a trial, repeats included. Prints a table last; --write updates BENCHMARKS.md.
+Every ask costs a trial, repeats included. Prints a table last; `--write` updates the
+"tabular" section of BENCHMARKS.md (the char_lm table, no warm start) and its plot.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import machine, parse_variant, write_section  # noqa: E402
+from benchmarks.report import command, header, parse_variant, write_section  # noqa: E402
 from benchmarks.tabular import SEARCHERS, TABLE, Table, exact_random, history, replay, summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,8 +73,8 @@ def plot(table: Table, curves: dict[str, list[list[float]]], path: Path) -> None
 def markdown(table: Table, summary: dict, budgets: list[int], seeds: int, seconds: float, cmd: str) -> str:
     h = table.header
     lines = [
-        "## 1. Sample efficiency on the char_lm table", "",
-        f"Command: `{cmd}` ({seconds:.0f} s). Machine: {machine()}.",
+        "## Sample efficiency on the char_lm table", "",
+        header(cmd) + f"Replay time: {seconds:.0f} s.", "",
         f"Table: `benchmarks/data/char_lm_table.csv`, {len(table.metric)} configs of "
         f"`benchmarks/data/char_lm_table.yaml`, each trained once on {h['device']} by "
         f"`benchmarks/table_build.py` ({h['epochs']} epochs, fixed {h['fixed']}, {h['machine']}, "
@@ -119,6 +120,9 @@ def main() -> None:
                     help="warm-start every searcher with N random-search trials of another seed")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md and the plot")
     args = ap.parse_args()
+    if args.write and (args.table != TABLE or args.warm_start):
+        ap.error("--write: the tabular section holds the char_lm table without --warm-start; "
+                 f"got --table {args.table} --warm-start {args.warm_start}")
     table = Table.load(args.table, args.table.with_suffix(".yaml"))
     t0 = time.time()
     variants = [parse_variant(v) for v in args.variant]
@@ -133,9 +137,7 @@ def main() -> None:
     if args.write:
         RESULTS.mkdir(exist_ok=True)
         plot(table, curves, RESULTS / "tabular_replay.png")
-        (RESULTS / "tabular_replay.json").write_text(json.dumps(summary, indent=1, default=str))
-        cmd = "python benchmarks/tabular_replay.py " + " ".join(sys.argv[1:])
-        write_section("tabular", markdown(table, summary, args.budgets, args.seeds, seconds, cmd))
+        write_section("tabular", markdown(table, summary, args.budgets, args.seeds, seconds, command()))
     print(f"table best {table.best:.4f}, {len(table.metric)} configs, {args.seeds} seeds, {seconds:.0f} s")
     width = max(8, *map(len, summary))
     print(f"{'searcher':>{width}} " + " ".join(f"{'@' + str(b):>16}" for b in args.budgets) + "  top1%  med.trials")

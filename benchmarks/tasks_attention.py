@@ -6,7 +6,8 @@
 Every run uses the seq2seq default config (GRU, bidirectional encoder, hidden 128, 50 steps
 of 64 dates per epoch) with only `attention` changed, for the same number of epochs, and is
 scored on the same 1,000 held-out dates. Runs on CPU in a few minutes with the defaults.
-Prints one line per run, then a table (mean over seeds) last; `--out` writes JSON.
+Prints one line per run, then a table (mean over seeds) last; `--out` writes JSON; `--write`
+updates the "attention" section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.report import machine, write_section  # noqa: E402
+from benchmarks.report import header, write_section  # noqa: E402
 from tasks import get_task  # noqa: E402
 
 KINDS = ("none", "dot", "bilinear", "mlp")
@@ -52,14 +53,16 @@ def main() -> None:
     steps = runs[0]["steps"]
     print(f"\nseq2seq dates -> ISO, {steps} steps x 64 examples per run, "
           f"seeds {args.seeds}, device {args.device}; mean (min-max) over seeds")
-    header = (f"{'attention':<10} {'exact match':>20} {'token acc':>8} {'val loss':>9} "
-              f"{'params':>8} {'s/run':>7}")
-    print(header + "\n" + "-" * len(header))
+    head = (f"{'attention':<10} {'exact match':>20} {'token acc':>8} {'val loss':>9} "
+            f"{'params':>8} {'s/run':>7}")
+    print(head + "\n" + "-" * len(head))
     md = ["## seq2seq: attention vs none at an equal budget", "",
-          f"Command: `python benchmarks/tasks_attention.py {' '.join(sys.argv[1:])}`. Machine: {machine()}. "
-          f"{steps} steps x 64 dates per run, seeds {args.seeds}, device {args.device}; scored on the same "
-          "1,000 held-out dates; mean (min-max) over seeds.", "",
-          "| attention | exact match | token acc | val loss | params | s/run |", "| --- | --- | --- | --- | --- | --- |"]
+          header(), f"{steps} steps x 64 dates per run, seeds {args.seeds}, device {args.device}; scored on "
+          f"the same 1,000 held-out dates; mean (min-max) over seeds; time per run beside "
+          f"`{args.attention[0]}`'s (the baseline).", "",
+          f"| attention | exact match | token acc | val loss | params | s/run | time vs {args.attention[0]} |",
+          "| --- | --- | --- | --- | --- | --- | --- |"]
+    base_s = statistics.mean(r["seconds"] for r in runs if r["attention"] == args.attention[0])
     for kind in args.attention:
         rows = [r for r in runs if r["attention"] == kind]
         em = [r["val_exact_match"] for r in rows]
@@ -68,7 +71,7 @@ def main() -> None:
         print(f"{kind:<10} {spread:>20} {mean('val_token_acc'):>8.3f} {mean('val_loss'):>9.3f} "
               f"{rows[0]['num_params']:>8,} {mean('seconds'):>7.1f}")
         md.append(f"| {kind} | {spread} | {mean('val_token_acc'):.3f} | {mean('val_loss'):.3f} | "
-                  f"{rows[0]['num_params']:,} | {mean('seconds'):.1f} |")
+                  f"{rows[0]['num_params']:,} | {mean('seconds'):.1f} | {mean('seconds') / base_s:.2f}x |")
     if args.write:
         write_section("attention", "\n".join(md))
 

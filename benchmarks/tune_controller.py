@@ -6,6 +6,7 @@
     python benchmarks/tune_controller.py --synthetic                    # tests/synthetic.py objective
     python benchmarks/tune_controller.py --table NAME --baselines tpe_mv gp --no-baselines
     python benchmarks/tune_controller.py --tuning-split --variant ... --seeds 50   # rank-sum over it
+    python benchmarks/tune_controller.py --report-split --write         # the BENCHMARKS.md section
 
 Replays the registry's rnn searcher (`hyperseq.searchers`, told the reward the workers would
 report: exp(-metric) for a loss, the metric itself to maximise) against its TPE searcher and
@@ -13,8 +14,10 @@ exact random search; regret and trials-to-top-1% by `benchmarks.tabular.summariz
 mean ask+tell time per trial is measured too. Tune on the tuning split only (`TUNING_SPLIT`,
 seeds 100-149, and the synthetic objective); the other tables are the held-out report split.
 `--tuning-split` runs the rows on every tuning table and ranks them by `rank_sum`, the one
-number defaults are chosen by (fixed before the runs it judges). `--log` appends the printed
-table to benchmarks/results/controller_tuning.md. Prints a markdown table last.
+number defaults are chosen by (fixed before the runs it judges). `--report-split` replays the
+defaults, TPE (Optuna's defaults, and multivariate + group) and exact random search on every
+report table, seeds 0-49; with `--write` it updates the "report-split" section of
+BENCHMARKS.md. Prints a markdown table last.
 """
 from __future__ import annotations
 
@@ -35,10 +38,10 @@ from benchmarks.tabular import SEARCHERS, Table, exact_random, replay, summarize
 from controller.pairs import parse_pairs  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
-LOG = ROOT / "benchmarks" / "results" / "controller_tuning.md"
 CACHE = Path("/tmp/tune_controller_cache")       # one curve per (problem, row options, seed)
-# The options before this work (plain REINFORCE + PQT), spelled out so they survive new defaults.
-OLD = {"shaping": "ema", "replay_history": False, "ppo_epochs": 1, "dedup": False, "screen": 0,
+# Plain REINFORCE with a PQT elite queue, every other lever off: the controller without its
+# sample-efficiency levers, spelled out so the row means the same whatever the defaults become.
+PLAIN = {"shaping": "ema", "replay_history": False, "ppo_epochs": 1, "dedup": False, "screen": 0,
        "dyna_samples": 0, "batch_size": 4, "lr": 5e-3, "entropy_weight": 0.1, "elite_size": 8,
        "elite_weight": 0.5}
 # Each lever toggled from the defaults (the ablation); dyna is off by default, so it is turned on.
@@ -157,20 +160,32 @@ def main() -> None:
     ap.add_argument("--tuning-split", action="store_true",
                     help="every TUNING_SPLIT table in turn, then the rows' rank sums over them")
     ap.add_argument("--variant", nargs="*", default=[], help="LABEL:K=V,... rnn rows (options over the defaults)")
-    ap.add_argument("--ablation", action="store_true", help="defaults, each lever off, old defaults, TPE")
-    ap.add_argument("--no-baselines", action="store_true", help="skip TPE and the old defaults")
+    ap.add_argument("--report-split", action="store_true",
+                    help="every report table: defaults, TPE, TPE multivariate, exact random (seeds 0-49)")
+    ap.add_argument("--ablation", action="store_true", help="defaults, each lever off, plain REINFORCE, TPE")
+    ap.add_argument("--no-baselines", action="store_true", help="skip TPE and plain REINFORCE")
     ap.add_argument("--baselines", nargs="*", default=[], choices=list(BASELINES),
                     help="extra rows: tpe_mv = TPE multivariate + group, gp = Optuna's GPSampler")
     ap.add_argument("--baseline-seeds", type=int, help="seeds for the --baselines rows (default --seeds)")
-    ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--first-seed", type=int, default=100)
+    ap.add_argument("--seeds", type=int, help="how many seeds (default 20; --report-split 50)")
+    ap.add_argument("--first-seed", type=int, help="the first seed (default 100; --report-split 0)")
     ap.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200])
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--log", action="store_true", help="append the table to " + str(LOG.relative_to(ROOT)))
+    ap.add_argument("--write", action="store_true", help="with --report-split: update BENCHMARKS.md")
     args = ap.parse_args()
-    if args.tuning_split and (args.table or args.synthetic):
-        ap.error(f"--tuning-split replays every TUNING_SPLIT table; it takes no "
-                 f"{'--table ' + args.table if args.table else '--synthetic'}")
+    for flag in ("tuning_split", "report_split"):
+        if getattr(args, flag) and (args.table or args.synthetic):
+            ap.error(f"--{flag.replace('_', '-')} replays a fixed list of tables; it takes no "
+                     f"{'--table ' + args.table if args.table else '--synthetic'}")
+    if args.tuning_split and args.report_split:
+        ap.error("--tuning-split and --report-split: choose one")
+    if args.write and not args.report_split:
+        ap.error("--write: only --report-split writes a section of BENCHMARKS.md")
+    if args.report_split:
+        report_split(args)
+        return
+    args.seeds = 20 if args.seeds is None else args.seeds
+    args.first_seed = 100 if args.first_seed is None else args.first_seed
     rows: dict[str, tuple[str, dict]] = {"rnn (defaults)": ("rnn", {})}
     for v in args.variant:
         label, _, pairs = v.partition(":")
@@ -178,12 +193,12 @@ def main() -> None:
     if args.ablation:
         rows.update({f"rnn, {name}": ("rnn", opts) for name, opts in LEVERS_OFF.items()})
     if not args.no_baselines:
-        rows.update({"rnn (old defaults)": ("rnn", OLD), "tpe": BASELINES["tpe"]})
+        rows.update({"rnn (plain REINFORCE)": ("rnn", PLAIN), "tpe": BASELINES["tpe"]})
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if not args.tuning_split:
         print(problem_report(rows, args, seeds, args.table)[0])
         return
-    candidates = [label for label in rows if rows[label][0] == "rnn" and label != "rnn (old defaults)"]
+    candidates = [label for label in rows if rows[label][0] == "rnn" and label != "rnn (plain REINFORCE)"]
     summaries = {}
     for name in TUNING_SPLIT:
         text, summaries[name] = problem_report(rows, args, seeds, None if name == "char_lm_table" else name)
@@ -193,9 +208,6 @@ def main() -> None:
             f"{', '.join(map(str, args.budgets))} and trials to the top 1%; lower is better):\n\n"
             "| setting | rank sum |\n| --- | ---: |\n"
             + "".join(f"| {r} | {v:g} |\n" for r, v in sorted(sums.items(), key=lambda kv: kv[1])))
-    if args.log:
-        with LOG.open("a") as f:
-            f.write(f"\n{text}")
     print(text)
 
 
@@ -222,10 +234,47 @@ def problem_report(rows: dict[str, tuple[str, dict]], args: argparse.Namespace, 
             + "".join(f"- `{k}`: {v[0]} {v[1]}\n" for k, v in {**rows, **{b: BASELINES[b] for b in args.baselines}}.items()
                       if v[1]) + "\n"
             + markdown(summary, ms, args.budgets))
-    if args.log:
-        with LOG.open("a") as f:
-            f.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n{text}\n")
     return text, summary
+
+
+def report_tables() -> list[str]:
+    """Every stored table not in the tuning split: the problems defaults are never chosen on."""
+    return sorted(p.stem for p in DATA.glob("*_table.csv") if p.stem not in TUNING_SPLIT)
+
+
+REPORT_ROWS = {"rnn (defaults)": ("rnn", {}), "tpe": BASELINES["tpe"], "tpe, multivariate + group": BASELINES["tpe_mv"]}
+
+
+def report_split(args: argparse.Namespace) -> None:
+    """Defaults, TPE and exact random search on every report table, seeds 0-49 by default (the
+    tuning runs use 100 on); one markdown table, written to BENCHMARKS.md with `--write`."""
+    from benchmarks.report import header, write_section
+    first = 0 if args.first_seed is None else args.first_seed
+    seeds = range(first, first + (50 if args.seeds is None else args.seeds))
+    budgets, trials = args.budgets, max(args.budgets)
+    lines = ["| problem (configs) | searcher | " + " | ".join(f"@{b}" for b in budgets)
+             + " | median trials to top 1% (seeds that reached it) |",
+             "| --- | --- |" + " ---: |" * len(budgets) + " ---: |"]
+    for name in report_tables():
+        curves, _ = run_all(REPORT_ROWS, seeds, trials, name, False, args.jobs)
+        problem = load_problem(name, False)
+        summary = {label: summarize(problem, cs, budgets) for label, cs in curves.items()}
+        summary["random (exact)"] = exact_random(problem, budgets, trials)
+        for i, (label, s) in enumerate(summary.items()):
+            cells = " | ".join(f"{s[b]['median'] + 0.0:.4f}" for b in budgets)
+            first_col = f"{name} ({len(problem.metric)})" if i == 0 else ""
+            reached = "" if label == "random (exact)" else f" ({s['top1pct_reached']})"
+            lines.append(f"| {first_col} | {label} | {cells} | {s['top1pct_median_trials']}{reached} |")
+        print(f"done: {name}", file=sys.stderr, flush=True)
+    body = "\n".join([
+        "## Report split: problems the controller's defaults were not chosen on", "",
+        header(), f"Seeds {seeds.start}-{seeds.stop - 1}, {trials} trials. Median regret in each table's "
+        "metric (regret = the table's best minus the best found, so 0 is the optimum); every row "
+        "replays the registry's searcher told the reward the workers report. `random (exact)` is "
+        "uniform random search computed from the table.", "", *lines])
+    if args.write:
+        write_section("report-split", body)
+    print(body)
 
 
 if __name__ == "__main__":

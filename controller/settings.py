@@ -1,7 +1,7 @@
 """`ControllerOptions`: the controller's one option table, validated like Optuna's distributions.
 
 Every sample-efficiency lever is a field that can be switched off (``0``, ``False`` or
-``"ema"``), so an ablation toggles one at a time. (`controller/options.py` holds the search
+``"ema"``), so an ablation toggles one at a time. (`hyperseq/jobs/options.py` holds the search
 job's options; these are the policy's.)
 """
 from __future__ import annotations

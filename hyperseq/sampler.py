@@ -12,8 +12,9 @@ history extends exactly what it was told. Completion order rather than trial num
 parallel trials finish out of number order; their history still only grows at the end, so the
 cache keeps hitting (and a controller fed by Ray sees results in that order too).
 
-The cached controller is only ever told: each trial asks a copy of it whose sampling RNG is
-seeded from (seed, trial number), so whatever `ask` changes inside the controller (RNG, dedup
+The cached controller is only ever told: each trial asks a cheap copy of it (`_asking_copy`:
+policy and told configs shared, what asking writes copied) whose sampling RNG is seeded
+from (seed, trial number), so whatever `ask` changes inside the controller (RNG, dedup
 memory) never reaches later trials; values inside bins come from another per-trial RNG. So
 threads (n_jobs > 1, one lock) and processes sharing an RDB study get the suggestion that a
 single-process replay of the same trials gives.
@@ -128,7 +129,8 @@ class ControllerSampler(BaseSampler):
         with self._lock:                       # the controller pins torch to one thread while it asks
             ctrl, slots = self._controller(study.direction, search_space, trials)
             try:
-                config = _asking_copy(ctrl, self._derived_seed(trial.number, "ask")).ask(1)[0]
+                with torch.inference_mode():   # asking needs no autograd bookkeeping
+                    config = _asking_copy(ctrl, self._derived_seed(trial.number, "ask")).ask(1)[0]
             except SpaceExhausted:             # dedup=True over a small space: go uniform
                 return {}
         return slots.params_of(config, self._rng(trial.number, "bins"))
@@ -196,12 +198,36 @@ def _history(trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribu
 
 
 def _asking_copy(ctrl: Controller, seed: int) -> Controller:
-    """A copy of `ctrl` whose next `ask` depends on `seed` and the told trials only. Uses the
-    controller's `rng` attribute (its sampling generator, saved in its state dict). The space,
-    policy and optimiser are shared, not copied: asking samples without a gradient."""
-    shared = [getattr(ctrl, name, None) for name in ("space", "policy", "optimizer")]
-    clone = copy.deepcopy(ctrl, {id(v): v for v in shared if v is not None})
+    """A copy of `ctrl` whose next `ask` depends on `seed` and the told trials only, and which
+    leaves `ctrl` as it was. Uses the controller's `rng` attribute (its sampling generator,
+    saved in its state dict). The space, policy and optimiser are shared: asking samples
+    without a gradient. Everything else is copied two levels down (the controller's attributes,
+    and the containers inside its parts: memory's pending asks, the queue, the stats, the
+    reward model's fit), which is as deep as `ask` writes; the told configs themselves (tuples)
+    and the tensors are shared, as asking only reads them, so a copy costs the same at any
+    history length (tests/hyperseq/test_sampler.py checks the asked controller is unchanged)."""
+    clone = copy.copy(ctrl)
+    for name, value in vars(ctrl).items():
+        if name not in _SHARED:
+            setattr(clone, name, _copy_two_levels(value))
     clone.rng = torch.Generator().manual_seed(seed)
+    return clone
+
+
+_SHARED = frozenset({"space", "policy", "optimizer", "rng", "options"})
+_CONTAINERS = (dict, list, set)
+
+
+def _copy_two_levels(value: Any) -> Any:
+    """A container copied shallowly; an object copied with its container attributes copied."""
+    if isinstance(value, _CONTAINERS):
+        return copy.copy(value)
+    if isinstance(value, torch.Tensor) or not hasattr(value, "__dict__"):
+        return value                             # tensors, numbers, strings, None: read only
+    clone = copy.copy(value)
+    for name, inner in vars(value).items():
+        if isinstance(inner, _CONTAINERS):
+            setattr(clone, name, copy.copy(inner))
     return clone
 
 

@@ -23,7 +23,7 @@ import time
 from typing import Iterator
 
 NAMESPACE = "hyperseq.gather"
-TIMEOUT_S = 10.0          # longest wait for the others (an actor starts in ~1-3 s)
+TIMEOUT_S = 10.0          # longest wait for the others (several times an actor's start-up)
 POLL_S = 0.01
 
 log = logging.getLogger(__name__)

@@ -35,6 +35,17 @@ class RewardRule:
             return float(value)
         return 1.0 / (1.0 + max(value, 0.0))
 
+    def metric_of(self, reward: float | None) -> float | None:
+        """The metric value a reward came from (the rule inverted), for reading results in the
+        metric; None for a missing reward or one no value gives (a min rule's floor)."""
+        if reward is None or not math.isfinite(reward):
+            return None
+        if self.kind == "identity":
+            return float(reward)
+        if reward <= 0:
+            return None
+        return -math.log(reward) if self.kind == "inv_perplexity" else 1.0 / reward - 1.0
+
     def better(self, a: float, b: float) -> bool:
         """Whether metric value `a` beats `b` in the metric's own direction."""
         return a < b if self.mode == "min" else a > b

@@ -135,13 +135,38 @@ def jobs(fmt: str, tracking_uri: str | None, address: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Bind address; 0.0.0.0 exposes the UI to the network.")
 def ui(tracking_uri: str | None, port: int, host: str) -> None:
-    """Open the MLflow UI on the job store."""
+    """Open the MLflow UI on the job store; prints the address of the jobs' runs table."""
     from ..tracking.store import default_tracking_uri
     uri = tracking_uri or default_tracking_uri()
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
            "--port", str(port), "--workers", "1"]          # one local user: one worker starts fast
-    click.echo(f"MLflow UI for {uri} at http://{host}:{port}", err=True)
+    click.echo(f"MLflow UI for {uri} at {ui_url(host, port, _experiment_id(uri))}", err=True)
     sys.exit(_serve(cmd))
+
+
+def ui_url(host: str, port: int, experiment_id: str | None = None) -> str:
+    """The UI's address for a browser: the experiment's runs table (MLflow's route
+    ``#/experiments/<id>/runs``), or the UI's front page when there is no experiment yet. A
+    wildcard bind address (0.0.0.0, ::) is reached on this machine as 127.0.0.1."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"                                  # an IPv6 literal
+    base = f"http://{host}:{port}"
+    return f"{base}/#/experiments/{experiment_id}/runs" if experiment_id else base
+
+
+def _experiment_id(uri: str) -> str | None:
+    """The job experiment's id in the store at `uri`; None when there is no store or
+    experiment yet (nothing is created), or the store cannot be read (the UI says why)."""
+    from mlflow.exceptions import MlflowException
+
+    from ..tracking.store import StoreError, open_store
+    try:
+        return open_store(uri).experiment_id()
+    except (StoreError, MlflowException, OSError) as err:
+        click.echo(f"note: no experiment id from {uri}: {err}", err=True)
+        return None
 
 
 def _serve(cmd: list[str]) -> int:

@@ -23,17 +23,27 @@ def emit(df: Any, fmt: str, title: str) -> None:
         print_table(df, title)
 
 
-def print_table(df: Any, title: str) -> None:
+def print_table(df: Any, title: str, metric: str | None = None) -> None:
+    """A rich table. A trial table speaks in its task metric: the ``metric`` column is headed
+    with the metric's name (`metric`, else ``df.attrs["metric"]``) and comes before ``reward``,
+    which stays as the searchers' view of the same number. Of its params, the first
+    `TABLE_COLUMNS` that vary between rows are shown, then fixed ones if there is room."""
     from rich.console import Console
     from rich.table import Table
     table = Table(title=title)
     drop = {"run_id", "job", "stopped_early", "trained_units"} if "trial_id" in df.columns else set()
     columns = [c for c in df.columns if c not in drop]
-    if "trial_id" in df.columns:
+    if "trial_id" in df.columns:                       # params that vary first: what was searched
         fixed = columns.index("epochs") + 1
-        columns = columns[: fixed + TABLE_COLUMNS]
+        params = sorted(columns[fixed:], key=lambda c: df[c].astype(str).nunique() <= 1)
+        columns = columns[:fixed] + params[:TABLE_COLUMNS]
+        if "metric" in columns and "reward" in columns:
+            columns.remove("metric")
+            columns.insert(columns.index("reward"), "metric")
+    metric = metric or getattr(df, "attrs", {}).get("metric")
+    headers = {"metric": metric} if metric and "trial_id" in df.columns and metric not in df.columns else {}
     for c in columns:
-        table.add_column(str(c), overflow="fold")
+        table.add_column(str(headers.get(c, c)), overflow="fold")
     for _, row in df.iterrows():
         table.add_row(*(_cell(row[c]) for c in columns))
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
@@ -65,6 +75,9 @@ def emit_row(row: dict[str, Any], fmt: str) -> None:
 
 def report(result: Any) -> None:
     """The top of a job's table on stdout, its status line on stderr."""
-    print_table(result.trials.head(10), f"{result.name}: top configurations ({result.metric})")
+    mode = getattr(result.trials, "attrs", {}).get("mode")
+    better = {"min": ", lower is better", "max": ", higher is better"}.get(mode, "")
+    print_table(result.trials.head(10), f"{result.name}: top configurations ({result.metric}{better})",
+                result.metric)
     click.echo(f"job {result.name}  status {result.status}  parent run {result.parent_run_id}  "
                f"store {result.tracking_uri}", err=True)

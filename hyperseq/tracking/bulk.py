@@ -1,8 +1,8 @@
 """Group commit of finished trial runs into an SQL tracking store: many runs, one transaction.
 
 Recorded through `MlflowClient`, one trial's run (create, log a batch, end) costs MLflow's
-`SqlAlchemyStore` about a dozen sessions and thirty statements: ~7.6 ms of CPU. When trials end
-every few milliseconds, that made the writer process the biggest CPU user of a job on a small
+`SqlAlchemyStore` about a dozen sessions and thirty statements. When trials end every few
+milliseconds, that makes the writer process the biggest CPU user of a job on a small
 machine. A trial that ends before its run was ever opened (`recorder.TrialRecorder` defers the
 open) is complete when written: it is a brand-new run, so there is nothing to read, merge or
 update, only rows to insert. `insert_runs` inserts those rows, the ones MLflow's own calls write

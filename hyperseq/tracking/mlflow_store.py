@@ -29,7 +29,8 @@ from ..envvars import temp_env
 from .bulk import RunRows, insert_runs
 from .probe import probe_store
 from .store import ChildRunHandle, FinishedTrial, Store, local_path, now_ms
-from .tags import EXPERIMENT, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB, TAG_KIND, TAG_TRIAL
+from .tags import (EXPERIMENT, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB,
+                   TAG_KIND, TAG_TRIAL)
 
 log = logging.getLogger(__name__)
 BATCH = 1000                                  # MLflow's per-batch metric limit
@@ -156,19 +157,25 @@ class MlflowStore(Store):
 
     def ensure(self) -> str:
         """Artifacts of a local store go to ``mlartifacts/`` next to it (not the current dir).
-        Two drivers creating the experiment at once: the second one uses the first one's."""
+        Two drivers creating the experiment at once: the second one uses the first one's.
+        The experiment carries MLflow's experiment-kind tag (`EXPERIMENT_KIND`), so the UI opens
+        it on its runs; an experiment made without it gets it on first use, and a kind someone
+        chose in the UI is left as it is."""
         path = local_path(self.uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         exp = self.client.get_experiment_by_name(EXPERIMENT)            # creates the schema
         if exp is not None:
+            if EXPERIMENT_KIND_TAG not in exp.tags:
+                self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
             return exp.experiment_id
         location = None
         if path is not None:
             base = path.parent if path.suffix else path
             location = (base / "mlartifacts").resolve().as_uri()
         try:
-            return self.client.create_experiment(EXPERIMENT, artifact_location=location)
+            return self.client.create_experiment(EXPERIMENT, artifact_location=location,
+                                                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
         except MlflowException as err:
             exp = self.client.get_experiment_by_name(EXPERIMENT)
             if exp is None:

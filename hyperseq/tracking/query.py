@@ -1,7 +1,9 @@
 """Jobs and their best configurations from the tracking store, as pandas DataFrames.
 
 Raw access is the `Store`; this module only shapes runs into tables: one row per trial
-(rank, trial_id, reward, metric, params...) or per job (status, trials, best).
+(rank, trial_id, reward, metric, params...) or per job (status, trials, best). A trial table
+names its task metric and mode in ``df.attrs`` ("metric", "mode") when its jobs share one,
+so a printed table can head the ``metric`` column with the metric's name.
 """
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ import pandas as pd
 
 from .mlflow_store import trial_config
 from .store import default_tracking_uri, open_store
-from .tags import (TAG_DEFAULT, TAG_JOB, TAG_METRIC, TAG_PHASE, TAG_SEARCHER, TAG_SPACE, TAG_STOPPED,
-                   TAG_STORAGE, TAG_TASK, TAG_TRIAL)
+from .tags import (TAG_DEFAULT, TAG_JOB, TAG_METRIC, TAG_MODE, TAG_PHASE, TAG_SEARCHER, TAG_SPACE,
+                   TAG_STOPPED, TAG_STORAGE, TAG_TASK, TAG_TRIAL)
 
 TRIAL_COLUMNS = ["rank", "trial_id", "phase", "reward", "metric", "status", "epochs", "stopped_early",
                  "default", "train_seconds", "trained_units", "job", "run_id"]
-JOB_COLUMNS = ["job", "status", "searcher", "space", "task", "metric", "trials_done", "trials",
+JOB_COLUMNS = ["job", "status", "searcher", "space", "task", "metric", "best", "trials_done", "trials",
                "best_reward", "start_time", "run_id", "storage"]
 
 
@@ -61,9 +63,33 @@ def _trial_rows(uri: str, parent: Any) -> list[dict[str, Any]]:
             "train_seconds": _latest(run, "train_seconds"),
             "trained_units": _latest(run, "trained_units"),
             "job": job, "run_id": run.info.run_id,
-            "_config": trial_config(run),
+            "_config": trial_config(run), "_task": parent.data.tags.get(TAG_TASK),
+            "_metric": (metric, parent.data.tags.get(TAG_MODE)),
         })
     return rows
+
+
+def _task_defaults(task: str | None, columns: list[str]) -> dict[str, Any]:
+    """The task's default value of each config column: what the final phase's default run
+    (config ``{}``) trained with. A per-layer column ``name_k`` takes ``name``'s default up to
+    the default depth (``layers``). {} for an unknown task."""
+    import re
+
+    from tasks import TASKS, get_task
+    if task not in TASKS:
+        return {}
+    t = get_task(task)
+    defaults = t.defaults
+    if not columns:
+        return {k: v for k, v in defaults.items() if v is not None}
+    out = {}
+    for column in columns:
+        layer = re.fullmatch(r"(\w+)_([1-9][0-9]*)", column)
+        if column in defaults:
+            out[column] = defaults[column]
+        elif layer and layer.group(1) in t.per_layer and int(layer.group(2)) <= int(defaults.get("layers", 1)):
+            out[column] = defaults[layer.group(1)]
+    return out
 
 
 def _rank(rows: list[dict[str, Any]], top: int | None) -> pd.DataFrame:
@@ -78,8 +104,16 @@ def _rank(rows: list[dict[str, Any]], top: int | None) -> pd.DataFrame:
         df = df.head(top)
     configs = pd.DataFrame(list(df.pop("_config")), index=df.index, dtype=object)
     configs = configs[[c for c in configs.columns if c not in TRIAL_COLUMNS]]
+    for i in df.index[df["default"].to_numpy(bool)]:                  # config {}: every key at the task's default
+        for key, value in _task_defaults(df.at[i, "_task"], list(configs.columns)).items():
+            if key not in configs.columns or pd.isna(configs.at[i, key]):
+                configs.loc[i, key] = value
+    metrics = set(df.pop("_metric"))
     df.insert(0, "rank", range(1, len(df) + 1))
-    return pd.concat([df[TRIAL_COLUMNS], configs], axis=1).reset_index(drop=True)
+    out = pd.concat([df[TRIAL_COLUMNS], configs], axis=1).reset_index(drop=True)
+    if len(metrics) == 1:
+        out.attrs["metric"], out.attrs["mode"] = metrics.pop()
+    return out
 
 
 def best_configs(job: str, top: int | None = 10, tracking_uri: str | None = None) -> pd.DataFrame:
@@ -100,18 +134,22 @@ def best_across_jobs(space: str | None = None, top: int | None = 10,
 
 
 def list_jobs(tracking_uri: str | None = None) -> pd.DataFrame:
-    """One row per job, newest first: status, trials completed / requested, best reward."""
+    """One row per job, newest first: status, trials completed / requested, the best trial's
+    metric value (``best``, in the task metric named by ``metric``) and its reward."""
+    from workers.rewards import reward_rule
     uri = _uri(tracking_uri)
     rows = []
     for run in open_store(uri).job_runs():
         tags, params = run.data.tags, run.data.params
+        metric, mode, best = tags.get(TAG_METRIC), tags.get(TAG_MODE), _latest(run, "best_reward")
         rows.append({
             "job": tags.get(TAG_JOB), "status": run.info.status,
             "searcher": tags.get(TAG_SEARCHER), "space": tags.get(TAG_SPACE),
-            "task": tags.get(TAG_TASK), "metric": tags.get(TAG_METRIC),
+            "task": tags.get(TAG_TASK), "metric": metric,
+            "best": reward_rule(metric, mode).metric_of(best) if metric and mode in ("min", "max") else None,
             "trials_done": int(run.data.metrics.get("trials_completed", 0)),
             "trials": int(params["trials"]) if params.get("trials", "").isdigit() else None,
-            "best_reward": _latest(run, "best_reward"),
+            "best_reward": best,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
             "run_id": run.info.run_id, "storage": tags.get(TAG_STORAGE),
         })

@@ -7,7 +7,7 @@ status). Recording there rather than inside each worker means:
 - one writer per store: no sqlite lock contention, and no run is left RUNNING — the driver
   sees every end: finished, stopped by a scheduler (which interrupts the worker inside
   `tune.report`), crashed, or lost with its actor;
-- workers need neither MLflow (~3-5 s of imports per worker process, paid again by every
+- workers need neither MLflow (seconds of imports per worker process, paid again by every
   job's fresh actors) nor a route to the store: a ``sqlite:///`` store on the head node works
   with remote GPU workers.
 

@@ -202,7 +202,7 @@ class Store(ABC):
 
 @functools.lru_cache(maxsize=8)
 def open_store(uri: str) -> Store:
-    """The store for `uri` (one per URI per process: opening one can cost ~0.5 s).
+    """The store for `uri` (one per URI per process: opening one connects and checks the schema).
 
     StoreError (exit 2) for an unknown scheme; the store is not contacted here."""
     check_uri(uri)

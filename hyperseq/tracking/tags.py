@@ -7,6 +7,10 @@ found by their ``hyperseq.job`` tag, trials by the parent run id.
 from __future__ import annotations
 
 EXPERIMENT = "hyperseq"
+# MLflow's experiment kind: its UI opens an experiment of this kind on the runs table (one
+# without a kind opens on the GenAI overview, which shows no training runs).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 TAG_KIND = "hyperseq.kind"               # "job" | "trial"

@@ -1,9 +1,9 @@
 """`BackgroundWriter`: MLflow writes in a helper process, in submission order.
 
 A job's driver runs Ray Tune's event loop; MLflow's SQLAlchemy store is CPU-heavy Python.
-Writing from a thread of the driver made the two fight for the GIL and more than doubled
-Tune's per-trial time (BENCHMARKS.md, orchestration overhead), so the writes run
-in a child process (``python -m hyperseq.tracking.writer``) fed through a pipe by a feeder thread.
+Writing from a thread of the driver makes the two fight for the GIL and slows Tune's loop
+for every trial, so the writes run in a child process (``python -m hyperseq.tracking.writer``)
+fed through a pipe by a feeder thread.
 
 - `submit(fn, *args)` queues a call of a module-level function (pickled by reference);
   errors are never raised: the first one is reported back (`failure`) and the helper skips
@@ -12,13 +12,13 @@ in a child process (``python -m hyperseq.tracking.writer``) fed through a pipe b
   marker on its stdout); `barrier()` places such a marker to `wait` for later, so a caller can
   wait for its own writes and not for what others queued after them (a job's plots);
   `close()` flushes and ends the helper;
-- `shared_writer()` is one writer per driver process, started early (its ~2 s of MLflow
-  imports overlap Ray's start) and reused by the jobs that process runs;
+- `shared_writer()` is one writer per driver process, started early (its MLflow imports
+  overlap Ray's start) and reused by the jobs that process runs;
 - a driver that dies without closing it (SIGKILL) loses what it had queued: the helper stops
   once its parent is gone, before a resume of the job reconciles the store;
 - MLflow's usage telemetry is off in the helper unless the user chose (``MLFLOW_DISABLE_TELEMETRY``
-  or ``DO_NOT_TRACK`` set): it is called on every client call, and doubled the helper's CPU
-  per trial run (36 -> 19 ms for a run's create, log_batch and end; BENCHMARKS.md, overhead).
+  or ``DO_NOT_TRACK`` set): it is called on every client call, a large share of the
+  helper's CPU for a run's create, log_batch and end.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The torch-only device benchmarks (sections 3 and 4) in reduced form on the CPU: the real
-commands run, children really train in packed processes, the budget holds and the results
-render. Asserts the machinery, not a speed (the figures come from the GPU machine)."""
+"""The torch-only device benchmarks (GPU packing, search quality) in reduced form on the CPU:
+the real commands run, children really train in packed processes, the budget holds and the
+results render. Asserts the machinery, not a speed (the figures come from a CUDA machine)."""
 from __future__ import annotations
 
 import json
@@ -139,7 +139,7 @@ def test_the_final_race_keeps_each_groups_best_so_far(tmp_path):
     """The driver keeps the lowest best-so-far of each group and stops the others; a finalist
     that has not reported (no epoch finished yet) loses to any that has."""
     sys.path.insert(0, str(ROOT))
-    from benchmarks.final_race import Race
+    from benchmarks.gpu_search import Race
     race = Race(tmp_path)
     race.report("rnn-0", 1.9)
     race.report("rnn-1", 1.7)

@@ -209,7 +209,9 @@ def test_submit_status_logs_best(client_env: Servers) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "quick"
     assert "RAY_ADDRESS" not in os.environ                   # validation's override is undone
-    assert time.monotonic() - t0 < 30                       # returns at once (no waiting on the job)
+    # returns at once: a submit that waited on the job would add its Ray job start and two
+    # trials of 2 x 4 s; 30 s leaves a loaded machine room for the checks and the upload
+    assert time.monotonic() - t0 < 30
 
     final = _wait(s.address, "quick", {"SUCCEEDED", "FAILED", "STOPPED"})
     logs = _hyperseq("logs", "quick", "--address", s.address)
@@ -261,7 +263,7 @@ def test_cancel_stops_job_and_closes_runs(client_env: Servers) -> None:
     cancel = _hyperseq("cancel", "slow", "--address", s.address)
     took = time.monotonic() - t0
     assert cancel.exit_code == 0, cancel.output
-    assert "STOPPED" in cancel.stdout and took < 60
+    assert "STOPPED" in cancel.stdout and took < 60       # the driver's grace (30 s) and then some
     [parent] = open_store(s.tracking_uri).job_runs("slow")
     assert parent.info.status in ("KILLED", "FAILED")
     children = open_store(s.tracking_uri).trial_runs(parent.info.run_id)
@@ -280,7 +282,7 @@ def test_unreachable_address_submits_nothing(client_env: Servers) -> None:
     t0 = time.monotonic()
     result = _hyperseq("submit", space, "--name", "nowhere", "--address", f"http://127.0.0.1:{_free_port()}",
                        "--tracking-uri", s.tracking_uri)
-    assert time.monotonic() - t0 < 15
+    assert time.monotonic() - t0 < 30        # refused, not retried: connection refused answers at once
     _one_line_error(result, 1, "cannot reach the Ray job server")
     assert open_store(s.tracking_uri).job_runs("nowhere") == []
     for command in (("status", "x"), ("logs", "x"), ("cancel", "x")):
@@ -295,7 +297,7 @@ def test_unreachable_tracking_server_submits_nothing(client_env: Servers) -> Non
     t0 = time.monotonic()
     result = _hyperseq("submit", space, "--name", "untracked", "--address", s.address,
                        "--tracking-uri", f"http://127.0.0.1:{_free_port()}")
-    assert time.monotonic() - t0 < 15
+    assert time.monotonic() - t0 < 30        # refused, not retried: connection refused answers at once
     _one_line_error(result, 1, "MLflow tracking server")
     _one_line_error(_hyperseq("status", "untracked", "--address", s.address), 2, "no job named 'untracked'")
 

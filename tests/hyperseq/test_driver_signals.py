@@ -35,7 +35,7 @@ def test_stopping_signals_leave_nothing_running(tmp_path: Path, signals: tuple) 
         wait_until(proc, mid_search(uri, "stopped", tmp_path / "ray" / "stopped"))
         for sig in signals:
             os.kill(proc.pid, sig)
-            time.sleep(0.3)
+            time.sleep(0.3)             # two separate presses, not one: part of the scenario, not a wait
         code = proc.wait(120)
     assert code == 130, proc.stderr.read().decode()[-2000:]
     [job] = open_store(uri).job_runs("stopped")
@@ -57,6 +57,7 @@ def test_resume_of_a_live_job_is_refused(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["resume", "alive", "--tracking-uri", uri,
                                           "--storage", str(tmp_path / "ray")])
         assert result.exit_code == 2 and "still running" in result.stderr, result.output
+        # refused at once (the job's lock is held); 30 s only leaves a loaded machine room
         assert len(result.stderr.strip().splitlines()) == 1 and time.monotonic() - t0 < 30
         assert proc.wait(180) == 0
     [job] = open_store(uri).job_runs("alive")

@@ -23,6 +23,10 @@ from hyperseq.tracking.store import open_store
 
 GOOD = "name: tiny\ntask: noop\ndecisions:\n  - name: a\n    choices: [1, 2]\n"
 MAX_LINE = 600
+# "In seconds": the faults these tests guard against took 70-254 s or hung; a failure that
+# answers in PROMPT_S still tells them apart on a loaded machine (a silent server costs its
+# 5 s connect timeout by design). A bound, not a speed benchmark.
+PROMPT_S = 30
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,13 +71,13 @@ def _nothing_written(tmp: Path, *keep: str) -> None:
 @pytest.mark.parametrize("uri", ["sqlite://", "sqlite:///:memory:"])
 def test_in_memory_store_is_refused(env, uri: str) -> None:
     tmp, opts = env
-    _one_line(["run", "good.yaml", "--tracking-uri", uri, *opts], 2, ["'--tracking-uri'", uri, "in-memory"], 10)
+    _one_line(["run", "good.yaml", "--tracking-uri", uri, *opts], 2, ["'--tracking-uri'", uri, "in-memory"], PROMPT_S)
     _nothing_written(tmp)
 
 
 def test_in_memory_store_from_the_environment_is_refused(env) -> None:
     tmp, opts = env
-    _one_line(["run", "good.yaml", *opts], 2, ["'--tracking-uri'", "in-memory"], 10,
+    _one_line(["run", "good.yaml", *opts], 2, ["'--tracking-uri'", "in-memory"], PROMPT_S,
               {"MLFLOW_TRACKING_URI": "sqlite://"})
     _nothing_written(tmp)
 
@@ -99,7 +103,7 @@ def test_hostile_spec_is_one_line_and_writes_nothing(env, filename: str) -> None
     tmp, opts = env
     text, words = SPECS[filename]
     (tmp / filename).write_bytes(text)
-    _one_line(["run", filename, "--tracking-uri", f"sqlite:///{tmp / 'm.db'}", *opts], 2, words, 10)
+    _one_line(["run", filename, "--tracking-uri", f"sqlite:///{tmp / 'm.db'}", *opts], 2, words, PROMPT_S)
     _nothing_written(tmp, filename)
 
 
@@ -119,7 +123,7 @@ OPTIONS = [
 @pytest.mark.parametrize("args,words", OPTIONS, ids=[a[-1][:20] for a, _ in OPTIONS])
 def test_option_values_refused_before_anything_is_written(env, args: list[str], words: list[str]) -> None:
     tmp, opts = env
-    _one_line(["run", "good.yaml", "--tracking-uri", f"sqlite:///{tmp / 'm.db'}", *opts, *args], 2, words, 10)
+    _one_line(["run", "good.yaml", "--tracking-uri", f"sqlite:///{tmp / 'm.db'}", *opts, *args], 2, words, PROMPT_S)
     _nothing_written(tmp)
 
 
@@ -127,7 +131,7 @@ def test_unwritable_storage_is_refused(env) -> None:
     tmp, _ = env
     (tmp / "afile").write_text("")
     _one_line(["run", "good.yaml", "--tracking-uri", f"sqlite:///{tmp / 'm.db'}", "--storage",
-               str(tmp / "afile" / "ray")], 2, ["'--storage'", "afile", "not a directory"], 10)
+               str(tmp / "afile" / "ray")], 2, ["'--storage'", "afile", "not a directory"], PROMPT_S)
     _nothing_written(tmp, "afile")
 
 
@@ -181,7 +185,7 @@ def test_broken_store_fails_in_one_line_within_seconds(env, silent_port: int, ca
         "postgres_silent": (f"postgresql://u:secret@127.0.0.1:{silent_port}/db", ["no answer within 5 s"]),
         "mysql_silent": (f"mysql://u:secret@127.0.0.1:{silent_port}/db", ["no answer within 5 s"]),
     }[case]
-    line = _one_line(["run", "good.yaml", "--tracking-uri", uri, *opts], 1, ["tracking store", *words], 10)
+    line = _one_line(["run", "good.yaml", "--tracking-uri", uri, *opts], 1, ["tracking store", *words], PROMPT_S)
     assert "secret" not in line
     _nothing_written(tmp, *(["m.db"] if case in ("directory", "not_sqlite") else []))
     if case == "directory":
@@ -190,17 +194,17 @@ def test_broken_store_fails_in_one_line_within_seconds(env, silent_port: int, ca
 
 def test_unknown_scheme_is_a_usage_error(env) -> None:
     tmp, opts = env
-    _one_line(["run", "good.yaml", "--tracking-uri", "foo://bar", *opts], 2, ["'--tracking-uri'", "'foo'"], 10)
-    _one_line(["jobs", "--tracking-uri", "foo://bar"], 2, ["foo://bar", "no tracking backend"], 10)
+    _one_line(["run", "good.yaml", "--tracking-uri", "foo://bar", *opts], 2, ["'--tracking-uri'", "'foo'"], PROMPT_S)
+    _one_line(["jobs", "--tracking-uri", "foo://bar"], 2, ["foo://bar", "no tracking backend"], PROMPT_S)
     _nothing_written(tmp)
 
 
 def test_queries_of_a_broken_store_are_one_line(env) -> None:
     tmp, _ = env
     (tmp / "m.db").mkdir()
-    _one_line(["jobs", "--tracking-uri", f"sqlite:///{tmp / 'm.db'}"], 1, ["m.db", "a directory"], 10)
+    _one_line(["jobs", "--tracking-uri", f"sqlite:///{tmp / 'm.db'}"], 1, ["m.db", "a directory"], PROMPT_S)
     _one_line(["best", "somejob", "--tracking-uri", f"http://127.0.0.1:{_free_port()}"], 1,
-              ["connection refused"], 10)
+              ["connection refused"], PROMPT_S)
 
 
 # ---- item 14: RAY_ADDRESS that is no GCS address, or does not answer ---------------------------------
@@ -230,7 +234,7 @@ def test_ray_address_problems_are_one_line_and_leave_the_store_as_it_was(env, st
     tmp, opts = env
     _copy_db(store_with_a_job, tmp / "m.db")
     uri = f"sqlite:///{tmp / 'm.db'}"
-    _one_line(["run", "good.yaml", "--tracking-uri", uri, *opts], code, words, 15,
+    _one_line(["run", "good.yaml", "--tracking-uri", uri, *opts], code, words, PROMPT_S,
               {"RAY_ADDRESS": address.format(port=_free_port())})
     statuses = sorted(r.info.status for r in open_store(uri).search(""))
     assert statuses == ["FINISHED"]                         # no new run, nothing RUNNING

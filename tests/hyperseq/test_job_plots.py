@@ -30,7 +30,7 @@ def test_log_job_plots_logs_both_pngs(tmp_path: Path) -> None:
     uri, run_id = _parent(tmp_path)
     history = [(5, {"cell": {"gru": 0.4, "lstm": 0.6}}), (10, {"cell": {"gru": 0.2, "lstm": 0.8}})]
     plots.log_job_plots(uri, run_id, "plots", [0.1, None, 0.3, -math.inf, 0.2], history)
-    for path in ("plots/best_reward.png", "plots/choice_probabilities.png"):
+    for path in ("plots/best_metric.png", "plots/choice_probabilities.png"):
         assert _artifact(uri, run_id, path, tmp_path / path.replace("/", "_")).startswith(PNG)
 
 
@@ -46,7 +46,7 @@ def test_a_plot_that_fails_is_skipped_and_the_other_logged(tmp_path: Path, caplo
         plots.log_job_plots(uri, run_id, "plots", [0.5], [(1, {"cell": {"gru": 1.0}})])
     assert "choice_probabilities.png" in caplog.text and "no axes today" in caplog.text
     logged = {a.path for a in open_store(uri).client.list_artifacts(run_id, "plots")}
-    assert logged == {"plots/best_reward.png"}
+    assert logged == {"plots/best_metric.png"}
 
 
 def test_the_driver_does_not_import_matplotlib() -> None:

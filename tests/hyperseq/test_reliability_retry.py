@@ -41,7 +41,7 @@ def _kill_first_worker(pid_dir: Path, killed: list[int], stop: threading.Event) 
     while not stop.is_set():
         pids = sorted(pid_dir.iterdir(), key=lambda p: p.stat().st_mtime)
         if pids:
-            time.sleep(0.5)                                  # inside its first epoch's sleep
+            time.sleep(0.5)      # the kill lands inside its first 1 s epoch: the scenario, not a wait
             pid = int(pids[0].name)
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)

@@ -2,6 +2,7 @@
 threads, pruned and failed trials, and the distribution <-> slot conversion."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -15,10 +16,12 @@ from typing import Any
 
 import optuna
 import pytest
+import torch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hyperseq.sampler import ControllerSampler, _history
+from controller import Controller
+from hyperseq.sampler import ControllerSampler, _asking_copy, _history
 from hyperseq.sampler_space import SlotMap, bins_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -79,6 +82,85 @@ def test_cached_controller_matches_a_fresh_replay() -> None:
     fresh.add_trials(study.trials)
     suggest = next_suggestions(study, fresh)
     assert suggest[0] == suggest[1] and set(suggest[0]) == {"x", "n", "k", "cell"}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Deep equality over a controller's state: tensors, generators, modules, optimisers,
+    containers and plain objects (NaN equals NaN, as in fresh stats)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and bool(torch.equal(a, b))
+    if isinstance(a, torch.Generator):
+        return torch.equal(a.get_state(), b.get_state())
+    if isinstance(a, (torch.nn.Module, torch.optim.Optimizer)):
+        return _same(a.state_dict(), b.state_dict())
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if hasattr(a, "__dict__") and not isinstance(a, type):
+        return type(a) is type(b) and _same(vars(a), vars(b))
+    return a == b
+
+
+def test_asking_leaves_the_told_controller_as_it_was_and_matches_a_deep_copy() -> None:
+    """A trial's ask runs on a copy of the cached controller that shares its told configs and
+    tensors: the cached controller (policy, optimiser, memory, model, RNG, stats, queue) must
+    come out exactly as it went in, and the suggestion must equal that of a full deep copy
+    asked with the same per-trial seed, at every stage of a study (startup, screening on)."""
+    sampler = ControllerSampler(seed=4)
+    study = optuna.create_study(sampler=sampler)
+    for stop in (2, 8, 30):
+        study.optimize(objective, n_trials=stop - len(study.trials))
+        trial = study.ask()
+        space = sampler.infer_relative_search_space(study, trial)
+        first = sampler.sample_relative(study, trial, space)        # tells the new results
+        ctrl = sampler._cache.ctrl
+        before = copy.deepcopy(ctrl)
+        again = sampler.sample_relative(study, trial, space)
+        unchanged = sampler._cache.ctrl is ctrl and _same(vars(before), vars(ctrl))
+        assert again == first and unchanged, stop
+        for number in range(trial.number, trial.number + 3):
+            seed = sampler._derived_seed(number, "ask")
+            reference = copy.deepcopy(ctrl)
+            reference.rng = torch.Generator().manual_seed(seed)
+            with torch.inference_mode():
+                asked = _asking_copy(ctrl, seed).ask(1)
+            assert asked == reference.ask(1), (stop, number)
+        unchanged = _same(vars(before), vars(ctrl))
+        assert unchanged, stop
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def test_suggestions_equal_an_in_order_retell() -> None:
+    """Each suggestion of a 40-trial study (pruned and failed trials among them) equals what a
+    bare controller gives when told the same results one by one in the same order and asked
+    with that trial's seed: the sampler adds no state of its own between trials."""
+    def noisy(trial: optuna.Trial) -> float:
+        x, n = trial.suggest_float("x", -5.0, 5.0), trial.suggest_int("n", 1, 64, log=True)
+        k = trial.suggest_int("k", 0, 20, step=2)
+        cell = trial.suggest_categorical("cell", ["rnn", "gru", "lstm"])
+        value = abs(x - 1) + abs(math.log2(n / 16)) + abs(k - 8) / 4 + (cell != "lstm") * 2
+        if trial.number % 9 == 4:
+            raise optuna.TrialPruned()
+        return math.nan if trial.number % 11 == 6 else value
+
+    sampler = ControllerSampler(seed=6)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(noisy, n_trials=40, catch=())
+    space = {n: SPACE[n] for n in ("x", "n", "k", "cell")}
+    slots = SlotMap.create(space, 8)
+    ctrl = Controller(slots.space, seed=6)
+    checked = 0
+    for t in study.trials:
+        if t.number >= 1:                        # n_startup_trials=1: trial 0 is independent
+            asked = _asking_copy(ctrl, sampler._derived_seed(t.number, "ask")).ask(1)[0]
+            assert slots.params_of(asked, sampler._rng(t.number, "bins")) == t.params, t.number
+            checked += 1
+        if t.state == TrialState.COMPLETE and math.isfinite(t.value):
+            ctrl.tell([slots.config_of(t.params)], [-t.value])
+    assert checked == 39 and sum(t.state != TrialState.COMPLETE for t in study.trials) >= 6
 
 
 # ---- learning ---------------------------------------------------------------------------------

@@ -72,9 +72,9 @@ def _check_job(uri: str, name: str, searcher: str, space_path: str) -> None:
     c = open_store(uri).client
     artifacts = {a.path for a in c.list_artifacts(parent.info.run_id)}
     artifacts |= {a.path for a in c.list_artifacts(parent.info.run_id, "plots")}
-    assert {"space.yaml", "best_configs.csv", "plots/best_reward.png"} <= artifacts
+    assert {"space.yaml", "best_configs.csv", "plots/best_metric.png"} <= artifacts
     with tempfile.TemporaryDirectory() as tmp:                       # a real image, not empty
-        png = Path(c.download_artifacts(parent.info.run_id, "plots/best_reward.png", tmp)).read_bytes()
+        png = Path(c.download_artifacts(parent.info.run_id, "plots/best_metric.png", tmp)).read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 5_000
     assert len(c.get_metric_history(parent.info.run_id, "best_reward")) == TRIALS
     if searcher == "rnn":

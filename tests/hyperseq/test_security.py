@@ -26,8 +26,12 @@ from hyperseq.cli import cli
 from hyperseq.jobs.options import JobOptions
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
+from waiting import wait_for
 
 SPACE = "name: tiny\ntask: noop\ndecisions:\n  - name: a\n    choices: [1, 2]\n"
+# A refusal answers at once; this bound only catches a hang (a wait on a server, a retry loop),
+# with room for a loaded machine. Not a speed benchmark.
+REFUSED_S = 30
 
 
 def _one_line(result, code: int, words: list[str]) -> str:
@@ -71,7 +75,7 @@ def test_best_with_hostile_job_names_finds_nothing(store_with_secret: str, name:
     start = time.monotonic()
     result = CliRunner().invoke(cli, ["best", name, "--tracking-uri", store_with_secret, "--format", "json"])
     _one_line(result, 2, ["no job named"])
-    assert result.stdout == "" and time.monotonic() - start < 10
+    assert result.stdout == "" and time.monotonic() - start < REFUSED_S
     assert [r.info.status for r in open_store(store_with_secret).job_runs()] == ["FINISHED"]
 
 
@@ -137,7 +141,7 @@ def test_resume_refuses_tune_state_that_is_not_this_jobs(tmp_path: Path, interru
     start = time.monotonic()
     result = CliRunner().invoke(cli, ["resume", "j", "--tracking-uri", uri, "--storage", str(root)])
     _one_line(result, 2, ["'JOB'", "'j'", *words])
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < REFUSED_S
     _untouched(uri, run_id, marker)
 
 
@@ -148,7 +152,7 @@ def test_resume_default_storage_is_home_ray_results(tmp_path: Path, interrupted)
     start = time.monotonic()
     result = CliRunner().invoke(cli, ["resume", "j", "--tracking-uri", uri], env={"HOME": str(root.parent)})
     _one_line(result, 2, ["'JOB'", "--storage ~/ray_results", str(root / "j")])
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < REFUSED_S
     _untouched(uri, run_id, marker)
 
 
@@ -196,13 +200,23 @@ workers = [subprocess.Popen([sys.executable, "-c", sleeper]) for _ in range(3)]
 server = socket.socket(); server.bind(("127.0.0.1", port)); server.listen(1)
 time.sleep(600)
 """
+# Imported (by `hyperseq ui` itself), the stand-in is the real MLflow; only `python -m mlflow`
+# (the server `hyperseq ui` starts) runs it. While `-m` locates a module, sys.argv[0] is "-m".
+FAKE_INIT = """
+import os, sys
+if sys.argv[:1] != ["-m"]:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    del sys.modules["mlflow"]
+    import mlflow  # noqa: F401 - the real one, now in sys.modules
+"""
 
 
 def test_ui_sigterm_stops_the_whole_process_group(tmp_path: Path) -> None:
     """`hyperseq ui` with a stand-in `mlflow` (first on PYTHONPATH) whose workers ignore
     SIGTERM, as a server and its workers may: SIGTERM to `hyperseq ui` ends all of them."""
     (tmp_path / "fake" / "mlflow").mkdir(parents=True)
-    (tmp_path / "fake" / "mlflow" / "__init__.py").write_text("")
+    (tmp_path / "fake" / "mlflow" / "__init__.py").write_text(FAKE_INIT)
     (tmp_path / "fake" / "mlflow" / "__main__.py").write_text(FAKE_MLFLOW)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -212,16 +226,15 @@ def test_ui_sigterm_stops_the_whole_process_group(tmp_path: Path) -> None:
                              "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"], env={**os.environ, "PYTHONPATH": path},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_listening(port, 60)
+        _wait_listening(port, 180)                  # polls; generous: imports come first, on a loaded machine
         [server] = _children(proc.pid)
         assert len(_group(server)) == 4                 # the server and its three workers
-        start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 128 + signal.SIGTERM
-        while _group(server) and time.monotonic() - start < 10:
-            time.sleep(0.2)
+        # `hyperseq ui` gives its group 5 s after SIGTERM, then SIGKILLs it; 30 s leaves a loaded
+        # machine room and still catches workers left running (they would sleep for 600 s)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        wait_for(lambda: not _group(server), 30, what="the UI server's process group to end")
         assert _group(server) == [], "processes of the UI server are still running"
-        assert time.monotonic() - start < 10
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

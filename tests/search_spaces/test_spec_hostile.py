@@ -17,9 +17,14 @@ from search_spaces.spec import MAX_CHOICES
 
 HEAD = "name: x\ntask: noop\n"
 MAX_MESSAGE = 400          # characters: a message quotes a value, never all of it
+# Time bounds tell a refusal (milliseconds of checking) from the faults they guard against
+# (alias bombs and grids expanded, a quadratic duplicate check: minutes, or out of memory),
+# with room for a loaded machine; they are no speed benchmark.
+REFUSED_S = 20.0
+SECONDS_S = 5.0            # where the fault costs seconds, not minutes (a 10M-step grid built, a 2 MB file parsed)
 
 
-def _refused(tmp_path: Path, text: str | bytes, *words: str, within_s: float = 5.0) -> str:
+def _refused(tmp_path: Path, text: str | bytes, *words: str, within_s: float = REFUSED_S) -> str:
     """Load `text` as a spec file: SpecError within `within_s`, one short line, with `words`."""
     path = tmp_path / "hostile.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -44,7 +49,7 @@ def _laughs(levels: int, inline: bool = False) -> str:
 
 @pytest.mark.parametrize("levels", [7, 10])
 def test_alias_bomb_is_refused_before_anything_expands_it(tmp_path: Path, levels: int) -> None:
-    _refused(tmp_path, _laughs(levels), "hostile.yaml", "aliases", "200000", within_s=2.0)
+    _refused(tmp_path, _laughs(levels), "hostile.yaml", "aliases", "200000")
 
 
 def test_alias_to_a_list_in_an_error_message_is_quoted_short(tmp_path: Path) -> None:
@@ -62,17 +67,17 @@ def test_legit_anchors_and_merge_keys_still_load(tmp_path: Path) -> None:
 
 def test_spec_file_too_large_is_refused_unread(tmp_path: Path) -> None:
     text = HEAD + "decisions:\n  - name: a\n    choices: [" + ",".join(map(str, range(300_000))) + "]\n"
-    _refused(tmp_path, text, "hostile.yaml", "larger than", within_s=1.0)
+    _refused(tmp_path, text, "hostile.yaml", "larger than", within_s=SECONDS_S)
 
 
 def test_billion_grid_steps_refused(tmp_path: Path) -> None:
     text = HEAD + "decisions:\n  - {name: a, range: [0, 1], steps: 1000000000}\n"
-    _refused(tmp_path, text, "decisions[0].steps", "1000000000", str(MAX_CHOICES), within_s=1.0)
+    _refused(tmp_path, text, "decisions[0].steps", "1000000000", str(MAX_CHOICES), within_s=SECONDS_S)
 
 
 def test_ten_million_grid_steps_refused(tmp_path: Path) -> None:
     text = HEAD + "decisions:\n  - {name: a, range: [0, 1], steps: 10000000}\n"
-    _refused(tmp_path, text, "decisions[0].steps", "10000000", within_s=1.0)
+    _refused(tmp_path, text, "decisions[0].steps", "10000000", within_s=SECONDS_S)
 
 
 def test_whole_space_size_is_capped(tmp_path: Path) -> None:
@@ -89,7 +94,7 @@ def test_repeat_expansion_is_capped(tmp_path: Path) -> None:
 
 def test_sixteen_thousand_choices_refused_fast(tmp_path: Path) -> None:
     text = HEAD + "decisions:\n  - name: a\n    choices: [" + ",".join(map(str, range(16_000))) + "]\n"
-    _refused(tmp_path, text, "decisions[0].choices", "16000", str(MAX_CHOICES), within_s=3.0)
+    _refused(tmp_path, text, "decisions[0].choices", "16000", str(MAX_CHOICES))
 
 
 def test_duplicate_check_is_linear(tmp_path: Path) -> None:
@@ -99,7 +104,7 @@ def test_duplicate_check_is_linear(tmp_path: Path) -> None:
     start = time.monotonic()
     with pytest.raises(SpecError, match=r"decisions\[0\].choices\[9999\]: duplicate choice '0'"):
         SearchSpace.from_dict(spec)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 10.0      # quadratic, this took about a minute
     spec["decisions"][0]["choices"][-1] = True                  # bools never equal 1 / 0
     assert len(SearchSpace.from_dict(spec).slots[0].choices) == MAX_CHOICES
 

@@ -1,8 +1,8 @@
 """char_lm: corpus and batching, the peephole cell, layer-wise widths, tied embeddings,
 custom text files, and a real learning run on tiny-shakespeare.
 
-Budget: the learning test trains the default config for 2 epochs (100 steps), ~15 s on this
-2-core CPU single-threaded; the rest of the module takes ~10 s.
+Budget: the learning test trains the default config for 2 epochs (100 steps) on one CPU
+thread; the rest of the module trains tiny configs for a few steps.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def test_user_text_file(tmp_path):
 
 
 def test_learns_below_2_2_nats_per_char():
-    """Default config, 2 epochs (100 steps of 32x128 chars): ~15 s on a 2-core CPU.
+    """Default config, 2 epochs (100 steps of 32x128 chars), on one CPU thread.
     Bigram is ~2.48 nats/char, unigram ~3.35; this run reaches ~2.0."""
     history = list(get_task("char_lm").train({}, epochs=2, device="cpu", seed=0))
     print(history)

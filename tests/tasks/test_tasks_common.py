@@ -1,9 +1,9 @@
 """Contract tests run over all three tasks: registry, config validation, the metrics dict,
 divergence handling, CPU determinism, and the default search spaces (YAML) they accept.
 
-Each test trains tiny configs for a few steps; the whole module takes ~20 s on 2 CPU cores.
-Torch runs single-threaded here so timings hold on a shared machine (OpenMP threads that
-compete with other processes for 2 cores slow training down by an order of magnitude).
+Each test trains tiny configs for a few steps. Torch runs single-threaded here so timings hold
+on a shared machine (OpenMP threads that compete with other processes for a few cores slow
+training down by an order of magnitude).
 """
 
 from __future__ import annotations
@@ -178,7 +178,10 @@ def test_lr_schedule_cosine_follows_steps_or_seconds():
     assert cosine(100) == cosine(400) == pytest.approx(0.01 * COSINE_FLOOR)  # then flat
     assert all(cosine(s) > cosine(s + 1) for s in range(100))
     by_time = TrainConfig(lr=0.01, lr_schedule="cosine", lr_horizon_s=100.0)
-    assert LrSchedule(by_time, 10, time.perf_counter() - 50)(0) == pytest.approx(0.0055, rel=0.01)
+    start = time.perf_counter() - 50                      # half the horizon ago
+    rate = LrSchedule(by_time, 10, start)(0)
+    seen = time.perf_counter() - start                    # it read its clock at 50 s .. `seen` s
+    assert cosine(seen) <= rate <= cosine(50)             # the step schedule at that fraction
     assert LrSchedule(by_time, 10, time.perf_counter() - 500)(0) == pytest.approx(0.001)
 
 

@@ -2,8 +2,8 @@
 (sorting n = 5..10 with >= 90% per-position accuracy on validation).
 
 Budget: the learning test sorts WITHOUT the visited-input mask (the harder, Vinyals et al.
-setting) for 4 epochs (400 steps of 128 sequences), ~20 s on this 2-core CPU
-single-threaded; the rest of the module takes ~10 s.
+setting) for 4 epochs (400 steps of 128 sequences) on one CPU thread; the rest of the module
+trains tiny configs for a few steps.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def test_convex_hull_trains():
 
 def test_learns_to_sort():
     """Sorting n = 5..10 without the mask (pointers may repeat), default config otherwise:
-    4 epochs = 400 steps of 128 sequences, ~20 s on a 2-core CPU. Reaches ~0.94 per-position
+    4 epochs = 400 steps of 128 sequences, on one CPU thread. Reaches ~0.94 per-position
     accuracy on the fixed validation set; the bar is 0.9."""
     history = list(get_task("pointer_net").train({"mask_visited": False}, epochs=4,
                                                  device="cpu", seed=0))

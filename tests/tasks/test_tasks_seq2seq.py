@@ -1,8 +1,8 @@
 """seq2seq: the date data, beam search, the attention example and penalty, and a real
 learning run (attention reaches >= 90% exact match on held-out dates).
 
-Budget: the learning test trains the default config (mlp attention) for 4 epochs (200 steps),
-~15 s on this 2-core CPU single-threaded; the rest of the module takes ~10 s.
+Budget: the learning test trains the default config (mlp attention) for 4 epochs (200 steps)
+on one CPU thread; the rest of the module trains tiny configs for a few steps.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def test_bidirectional_needs_even_hidden():
 
 def test_attention_learns_dates():
     """Default config (GRU, bidirectional, mlp attention), 4 epochs = 200 steps of 64 dates:
-    ~17 s on a 2-core CPU. Held-out exact match reaches ~1.0; the bar is 0.9."""
+    on one CPU thread. Held-out exact match reaches ~1.0; the bar is 0.9."""
     history = list(get_task("seq2seq").train({}, epochs=4, device="cpu", seed=0))
     print(history)
     assert history[-1]["val_exact_match"] >= 0.9, history
