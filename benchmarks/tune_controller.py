@@ -46,6 +46,8 @@ PLAIN = {"shaping": "ema", "replay_history": False, "ppo_epochs": 1, "dedup": Fa
        "elite_weight": 0.5}
 # Each lever toggled from the defaults (the ablation); dyna is off by default, so it is turned on.
 LEVERS_OFF = {"no dedup": {"dedup": False}, "no screening": {"screen": 0},
+              "no space filling": {"space_filling": False},
+              "policy candidates only": {"screen_random": 0, "screen_local": 0},
               "ema shaping": {"shaping": "ema"}, "no history replay": {"replay_history": False},
               "one epoch (no PPO)": {"ppo_epochs": 1}, "no elites (PQT)": {"elite_size": 0},
               "with dyna (16 imagined)": {"dyna_samples": 16}}

@@ -96,7 +96,10 @@ class Controller:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         with _one_thread():
             model = self._screening_model()
-            chosen, echoes = self.proposer.propose(n, self.policy, self.memory, model, self.rng)
+            if model is None and self._spreading(n):
+                chosen, echoes = self.proposer.spread(n, self.model, self.memory, self.rng), []
+            else:
+                chosen, echoes = self.proposer.propose(n, self.policy, self.memory, model, self.rng)
         if not self.options.replay_history:     # a redrawn told config still teaches the policy
             self._queue += [self._queued(k, self.memory.reward_of(k), fold=False) for k in echoes]
         for key in chosen:
@@ -118,10 +121,17 @@ class Controller:
         self.stats["asked"] += 1
         return decode(self.space, key)
 
+    def _spreading(self, n: int) -> bool:
+        """Whether this ask is part of the space-filling first batch (before screening starts)."""
+        o = self.options
+        return (o.space_filling and self.model is not None and o.dedup
+                and len(self.memory.sums) < o.screen_start
+                and self.proposer.size - self.memory.used_count() >= n)
+
     def _screening_model(self) -> RewardModel | None:
         if self.model is None or self.options.screen < 2 or len(self.memory.sums) < max(2, self.options.screen_start):
             return None
-        self.model.fit(*self.memory.history(), select=self.options.model_select)
+        self.model.fit(*self.memory.history())
         return self.model
 
     # ---- tell -----------------------------------------------------------------------------------
@@ -207,7 +217,7 @@ class Controller:
         """Dyna (Sutton 1991): one more update on configs the policy imagines, rewarded by the
         reward model's posterior mean, ranked together with the real results."""
         keys, rewards = self.memory.history()
-        self.model.fit(keys, rewards, select=self.options.model_select)
+        self.model.fit(keys, rewards)
         imagined = draw(self.policy, self.space, self.options.dyna_samples, self.rng)
         predicted = self.model.posterior(imagined)[0].tolist()
         real = self.model.targets.tolist()

@@ -78,6 +78,18 @@ class Policy(nn.Module):
             x = torch.where(keep, self.embedding(tokens + self.offsets[slot]), x)
         return logp, ent
 
+    def walk(self, batch: int, choose: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """`run` without the log-prob and entropy bookkeeping: for sampling, which keeps only
+        the tokens `choose` picks."""
+        x, state = self.initial(batch)
+        for slot in range(len(self.slot_sizes)):
+            logits, new_state = self.logits(slot, x, state)
+            tokens, active = choose(slot, logits)
+            keep = active.unsqueeze(1)
+            state = [(torch.where(keep, h1, h0), torch.where(keep, c1, c0))
+                     for (h1, c1), (h0, c0) in zip(new_state, state)]
+            x = torch.where(keep, self.embedding(tokens + self.offsets[slot]), x)
+
     def score(self, tokens: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Re-score stored sequences. tokens, active: (B, S) -> log-probs (B,), entropies (B,).
 

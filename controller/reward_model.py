@@ -23,10 +23,6 @@ from .shaping import normal_scores
 
 EXP_SCALE = 3.0       # "exp" kernel: exp(EXP_SCALE * (overlap - 1))
 GRID_WIDTH = 0.5      # numeric grids: similarity exp(-(d / (GRID_WIDTH * (n - 1)))^2 / 2)
-# `fit(select=True)`: the (kernel scale, noise) pair of highest marginal likelihood among these
-# (type-II maximum likelihood on a grid: a handful of Cholesky factorisations per fit).
-SELECT_SCALES = (1.0, 3.0, 6.0)
-SELECT_NOISES = (0.01, 0.1, 0.3, 1.0)
 
 
 class RewardModel:
@@ -37,7 +33,7 @@ class RewardModel:
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
         self.vocab = sum(sizes)
         self.slots = len(sizes)
-        self.kernel, self.noise, self.scale = kernel, noise, EXP_SCALE
+        self.kernel, self.noise = kernel, noise
         self.similarity = torch.zeros(self.vocab, self.vocab, dtype=torch.float64)
         for slot, off in zip(space.slots, self.offsets):
             n = len(slot.choices)
@@ -61,42 +57,21 @@ class RewardModel:
         return out
 
     def gram(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self._kernel((a @ self.similarity @ b.T) / self.slots)
-
-    def _kernel(self, overlap: torch.Tensor) -> torch.Tensor:
+        overlap = (a @ self.similarity @ b.T) / self.slots
         if self.kernel == "linear":
             return overlap
         if self.kernel == "poly":
             return 0.5 * (overlap + overlap * overlap)
-        return torch.exp(self.scale * (overlap - 1.0))
+        return torch.exp(EXP_SCALE * (overlap - 1.0))
 
-    def fit(self, configs: Sequence[Pairs], rewards: Sequence[float], select: bool = False) -> None:
-        """Condition on the results: targets are the rewards' normal scores. With `select`, the
-        kernel scale and noise are first chosen by marginal likelihood (`SELECT_*`), so noisy
-        results get a smoother model and clean ones a sharper one."""
+    def fit(self, configs: Sequence[Pairs], rewards: Sequence[float]) -> None:
+        """Condition on the results: targets are the rewards' normal scores."""
         y = torch.tensor(normal_scores(rewards), dtype=torch.float64)
         self.targets = y
         self.x = self.onehot(configs)
-        overlap = (self.x @ self.similarity @ self.x.T) / self.slots
-        eye = torch.eye(len(configs), dtype=torch.float64)
-        best = None
-        scales = SELECT_SCALES if select and self.kernel == "exp" else (self.scale,)
-        for scale in scales:
-            self.scale = scale
-            k = self._kernel(overlap)
-            for noise in SELECT_NOISES if select else (self.noise,):
-                chol, info = torch.linalg.cholesky_ex(k + noise * eye)
-                if int(info):
-                    continue
-                alpha = torch.cholesky_solve(y[:, None], chol)[:, 0]
-                fit = -0.5 * float(y @ alpha) - float(torch.log(torch.diagonal(chol)).sum())
-                if best is None or fit > best[0]:
-                    best = (fit, scale, noise, chol, alpha)
-        if best is None:                               # nothing factorised: fall back to jitter
-            self.scale, self.noise = scales[-1], self.noise
-            chol = _safe_cholesky(self._kernel(overlap) + self.noise * eye)
-            best = (0.0, self.scale, self.noise, chol, torch.cholesky_solve(y[:, None], chol)[:, 0])
-        _, self.scale, self.noise, self.chol, self.alpha = best
+        k = self.gram(self.x, self.x) + self.noise * torch.eye(len(configs), dtype=torch.float64)
+        self.chol = torch.linalg.cholesky(k)
+        self.alpha = torch.cholesky_solve(y[:, None], self.chol)[:, 0]
 
     def posterior(self, configs: Sequence[Pairs]) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean (M,) and covariance (M, M) of the latent reward at `configs`."""
@@ -108,20 +83,6 @@ class RewardModel:
         mean = cross @ self.alpha
         v = torch.linalg.solve_triangular(self.chol, cross.T, upper=False)
         return mean, prior - v.T @ v
-
-    def best_ei(self, configs: Sequence[Pairs]) -> int:
-        """Index of the config with the highest expected improvement over the best target
-        (Jones et al. 1998), from the marginal posterior."""
-        xs = self.onehot(configs)
-        cross = self.gram(xs, self.x)
-        mean = cross @ self.alpha
-        v = torch.linalg.solve_triangular(self.chol, cross.T, upper=False)
-        prior = self._kernel(((xs @ self.similarity) * xs).sum(1) / self.slots)
-        sd = torch.sqrt(torch.clamp(prior - (v * v).sum(0), min=1e-12))
-        z = (mean - self.targets.max()) / sd
-        normal = torch.distributions.Normal(0.0, 1.0)
-        ei = sd * (z * normal.cdf(z) + torch.exp(normal.log_prob(z)))
-        return int(torch.argmax(ei))
 
     def thompson(self, configs: Sequence[Pairs], draws: int, generator: torch.Generator) -> list[int]:
         """Indices of the argmax of `draws` joint posterior samples (distinct, in draw order)."""

@@ -23,6 +23,7 @@ from .reward_model import RewardModel
 from .settings import ControllerOptions
 
 ENUMERATE_LIMIT = 100_000
+SPREAD_POOL = 64          # uniform draws the space-filling first batch picks from
 LOCAL_ELITES = 4          # `screen_local` moves start from this many best configs, in turn
 
 
@@ -53,7 +54,7 @@ def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator)
         return tokens, active
 
     with torch.no_grad():
-        policy.run(n, choose)
+        policy.walk(n, choose)
     return [tuple(p) for p in picked]
 
 
@@ -157,9 +158,34 @@ class Proposer:
               generator: torch.Generator) -> list[Pairs]:
         if model is None or len(pool) <= n:
             return pool[:n]
-        if self.o.acquisition == "ei" and n == 1:
-            return [pool[model.best_ei(pool)]]
         return [pool[i] for i in model.thompson(pool, n, generator)]
+
+    def spread(self, n: int, model: RewardModel, memory: Memory, generator: torch.Generator) -> list[Pairs]:
+        """n untried configs far from every config tried or pending (greedy maximin on the
+        reward model's overlap among `SPREAD_POOL` uniform draws): a space-filling first batch,
+        before there are results to screen by."""
+        rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        seen: set[Pairs] = set()
+        pool = []
+        for _ in range(SPREAD_POOL):
+            key = tuple(self.space.encode_slots(self.space.sample(rng)))
+            if key not in seen and not memory.is_used(key):
+                seen.add(key)
+                pool.append(key)
+        if len(pool) < n:
+            return pool + self._fallback(n - len(pool), memory, seen, generator)
+        used = list(memory.tried) + list(memory.pending)
+        cand = model.onehot(pool)
+        near = torch.zeros(len(pool), dtype=torch.float64)       # largest overlap with a used config
+        if used:
+            near = (cand @ model.similarity @ model.onehot(used).T).max(1).values
+        picked: list[int] = []
+        for _ in range(n):
+            i = int(torch.argmin(near + torch.rand(len(pool), generator=generator, dtype=torch.float64) * 1e-9))
+            picked.append(i)
+            near = torch.maximum(near, (cand @ model.similarity @ cand[i]))
+            near[i] = float("inf")
+        return [pool[i] for i in picked]
 
     def extra(self, memory: Memory, generator: torch.Generator) -> list[Pairs]:
         """Screening candidates beside the policy's: uniform draws (`screen_random`) and

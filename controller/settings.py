@@ -12,7 +12,6 @@ from typing import Any
 
 SHAPINGS = ("rank", "quantile", "ema")
 KERNELS = ("linear", "poly", "exp")
-ACQUISITIONS = ("thompson", "ei")
 MAX_HIDDEN = 4096
 # Every lever off: the update rule before the levers existed (restores version-1 checkpoints).
 LEVERS_OFF = {"shaping": "ema", "replay_history": False, "ppo_epochs": 1, "dedup": False,
@@ -49,12 +48,11 @@ class ControllerOptions:
     max_retries: int = 8           # policy redraw rounds per ask before falling back to uniform
     screen: int = 16               # policy candidates scored by the reward model per proposal; 0/1 = off
     screen_start: int = 5          # told results before screening starts
-    screen_random: int = 0         # uniform draws added to the screened candidates
-    screen_local: int = 0          # one-decision moves from the best configs added to them
-    acquisition: str = "thompson"  # screening pick: "thompson" (posterior draw) or "ei" (expected improvement)
+    space_filling: bool = True     # before screening starts, spread the first configs apart
+    screen_random: int = 32        # uniform draws screened beside the policy's candidates ...
+    screen_local: int = 32         # ... and one-decision moves from the best configs so far
     model_kernel: str = "exp"      # reward model kernel on slot overlap: "linear", "poly" (2nd degree), "exp"
     model_noise: float = 0.1       # reward model noise variance (targets are normal scores)
-    model_select: bool = False     # choose the model's kernel scale and noise by marginal likelihood
     dyna_samples: int = 0          # imagined configs per update, rewarded by the model (0 = off)
 
     @classmethod
@@ -90,12 +88,11 @@ class ControllerOptions:
             raise ValueError(f"Controller option temperature={self.temperature!r} must be >= 1e-3")
         if self.tanh_c is not None:
             _real("tanh_c", self.tanh_c, low=0.0, open_low=True)
-        for name in ("normalize", "replay_history", "dedup", "model_select"):
+        for name in ("normalize", "replay_history", "dedup", "space_filling"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Controller option {name}={getattr(self, name)!r} must be true or false")
         _one_of("shaping", self.shaping, SHAPINGS)
         _one_of("model_kernel", self.model_kernel, KERNELS)
-        _one_of("acquisition", self.acquisition, ACQUISITIONS)
 
 
 def _int(name: str, value: Any, low: int, high: int) -> None:

@@ -50,13 +50,12 @@ def step(policy: Policy, optimizer: torch.optim.Optimizer, batch: Batch,
     """Take `o.ppo_epochs` gradient steps on `batch`; returns the last (loss, mean entropy)."""
     n = batch.tokens.shape[0] - batch.elites
     old = None
-    if o.ppo_epochs > 1:
-        with torch.no_grad():
-            old = policy.score(batch.tokens[:n], batch.active[:n])[0]
     loss = ent = torch.zeros(())
-    for _ in range(o.ppo_epochs):
+    for epoch in range(o.ppo_epochs):
         logp, ent = policy.score(batch.tokens, batch.active)
         logp, elite_logp, ent = logp[:n], logp[n:], ent[:n]
+        if o.ppo_epochs > 1 and epoch == 0:
+            old = logp.detach()          # the policy before the update: the first epoch's pass
         if old is None:
             surrogate = logp * batch.adv
         else:
