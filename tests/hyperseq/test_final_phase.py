@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from drivers import driver, trial_runs, wait_until
+from waiting import all_gone, state_kept_since, wait_for, writer_helpers
 
 from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
@@ -107,10 +107,12 @@ def test_resume_after_a_sigkill_in_the_final_phase(tmp_path: Path) -> None:
     with driver(tmp_path, str(tmp_path / "s.yaml"), "--trials", "4", "--epochs", "1", "--final-top", "2",
                 "--final-epochs", "4", "--name", "fk", "--tracking-uri", uri, "--storage", str(storage)) as proc:
         wait_until(proc, in_final_phase)
-        time.sleep(1.5)                                  # > Tune's checkpoint period
+        wait_until(proc, lambda: state_kept_since(storage / "fk.final"))     # Tune saved the final phase
+        writers = writer_helpers(proc.pid)
+        assert writers, "found no MLflow writer helper of the driver to wait for"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
-    time.sleep(2)                                        # the dead driver's writer drains
+    wait_for(lambda: all_gone(writers), 30, what="the killed driver's MLflow writer helper to exit")
     result = CliRunner().invoke(cli, ["resume", "fk", "--tracking-uri", uri, "--storage", str(storage)])
     assert result.exit_code == 0, result.output
     [job] = open_store(uri).job_runs("fk")
