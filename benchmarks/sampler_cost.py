@@ -204,6 +204,7 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], cmd: str) -> st
              "ms per trial: median over repeats [min, max]; ratio: median over repeats of the time "
              "over TPESampler's in the same repeat. The first controller of a process costs "
              f"{result['first_sampler_s']:.2f} s once (torch sets up its optimisers), outside these figures.",
+             "",
              "'In the controller': CPU ms per trial inside `Controller.ask` and `Controller.tell` "
              "(the policy's draws, the reward model's fit, the policy updates); the rest of a "
              "ControllerSampler trial is the sampler's, Optuna's and the objective's.",
