@@ -25,6 +25,7 @@ decisions:
   - {name: b, choices: [x, y]}
 """
 OTHER = "name: other\ntask: noop\ndecisions:\n  - {name: c, choices: [1, 2]}\n"
+pytestmark = pytest.mark.slow        # a Ray cluster and jobs with a final phase
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,6 @@ def test_warm_start_feeds_earlier_trials_to_the_searcher(env) -> None:
     assert len(mine) == 3 and not mine & seen      # the rnn learnt them: it proposes none again
 
 
-@pytest.mark.slow
 def test_resume_after_a_sigkill_in_the_final_phase(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(SPACE + "  - {name: sleep, choices: [0.7]}\n")
     uri, storage = f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "ray"
