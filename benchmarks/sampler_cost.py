@@ -18,13 +18,16 @@ in repeat r. Problems (all cheap to evaluate, so the time is the sampler's and O
 Before timing, each sampler runs a 5-trial study per problem: one-off costs (imports, torch's
 lazy set-up of its optimisers on the first controller of a process, reported on its own line)
 are not spread over the trials. Reported per problem and sampler: wall-clock and CPU (this
-process, all threads) ms per trial, median over repeats [min, max], and the median over
-repeats of the ratio to TPE's time in the same repeat. Writes the `sampler_cost` section of
+process, all threads) ms per trial, median over repeats [min, max]; the CPU ms per trial
+spent inside the controller's own `ask` and `tell` (so the sampler's share shows); and the
+median over repeats of the ratio to TPE's time in the same repeat. Writes the `sampler_cost` section of
 BENCHMARKS.md unless `--no-write`; `--json` keeps the raw timings.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import math
 import os
@@ -32,7 +35,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +43,7 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.report import command, header, write_section  # noqa: E402
+from controller import Controller  # noqa: E402
 from hyperseq.sampler import ControllerSampler  # noqa: E402
 
 SECTION = "sampler_cost"
@@ -111,16 +115,46 @@ PROBLEMS: dict[str, Callable[[], Runner]] = {
 }
 
 
-def timed(run: Runner, sampler: optuna.samplers.BaseSampler, trials: int) -> tuple[float, float]:
-    """(wall ms, CPU ms) per trial of one study."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    run(sampler, trials)
-    return (1e3 * (time.perf_counter() - wall) / trials, 1e3 * (time.process_time() - cpu) / trials)
+@contextlib.contextmanager
+def controller_clock() -> Iterator[list[float]]:
+    """CPU seconds spent inside `Controller.ask` and `Controller.tell` while open: for the
+    ControllerSampler rows, what the controller itself costs; the rest is the sampler's and
+    Optuna's (and the objective's, the same for every sampler)."""
+    spent = [0.0]
+    originals = {name: getattr(Controller, name) for name in ("ask", "tell")}
+
+    def clocked(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.process_time() - start
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(Controller, name, clocked(fn))
+    try:
+        yield spent
+    finally:
+        for name, fn in originals.items():
+            setattr(Controller, name, fn)
+
+
+def timed(run: Runner, sampler: optuna.samplers.BaseSampler, trials: int) -> tuple[float, float, float]:
+    """(wall ms, CPU ms, CPU ms inside the controller's ask and tell) per trial of one study."""
+    with controller_clock() as in_controller:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run(sampler, trials)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return 1e3 * wall / trials, 1e3 * cpu / trials, 1e3 * in_controller[0] / trials
 
 
 def measure(problems: list[str], samplers: list[str], repeats: int, trials: int,
             progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Raw timings: result["runs"][problem][sampler] = [[wall ms, cpu ms] per repeat]."""
+    """Raw timings: result["runs"][problem][sampler] = [[wall, CPU, CPU in the controller]
+    ms per trial, one per repeat]."""
     start = time.perf_counter()
     ControllerSampler(seed=0)                      # the first controller of this process
     first = time.perf_counter() - start
@@ -133,8 +167,8 @@ def measure(problems: list[str], samplers: list[str], repeats: int, trials: int,
     for r in range(repeats):
         for p, run in runners.items():
             for s in samplers[r % len(samplers):] + samplers[:r % len(samplers)]:
-                wall, cpu = timed(run, SAMPLERS[s](r), trials)
-                runs[p][s].append([wall, cpu])
+                wall, cpu, inside = timed(run, SAMPLERS[s](r), trials)
+                runs[p][s].append([wall, cpu, inside])
                 progress(f"repeat {r + 1}/{repeats} {p:14s} {s:18s} "
                          f"wall {wall:7.2f} ms/trial  cpu {cpu:7.2f} ms/trial")
     load.append(os.getloadavg()[0])
@@ -155,6 +189,7 @@ def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
                 row[kind] = (statistics.median(values), min(values), max(values))
                 row[f"{kind}_ratio"] = (statistics.median(run[i] / t[i] for run, t in zip(runs, tpe))
                                         if tpe else math.nan)
+            row["controller_cpu"] = statistics.median(run[2] for run in runs) if len(runs[0]) > 2 else 0.0
             rows.append(row)
     return rows
 
@@ -169,11 +204,17 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], cmd: str) -> st
              "ms per trial: median over repeats [min, max]; ratio: median over repeats of the time "
              "over TPESampler's in the same repeat. The first controller of a process costs "
              f"{result['first_sampler_s']:.2f} s once (torch sets up its optimisers), outside these figures.",
-             "", "| problem | sampler | wall ms/trial | CPU ms/trial | wall / TPE | CPU / TPE |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "",
+             "'In the controller': CPU ms per trial inside `Controller.ask` and `Controller.tell` "
+             "(the policy's draws, the reward model's fit, the policy updates); the rest of a "
+             "ControllerSampler trial is the sampler's, Optuna's and the objective's.",
+             "", "| problem | sampler | wall ms/trial | CPU ms/trial | in the controller "
+             "| wall / TPE | CPU / TPE |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         cells = [f"{r[k][0]:.2f} [{r[k][1]:.2f}, {r[k][2]:.2f}]" for k in ("wall", "cpu")]
-        lines.append(f"| {r['problem']} | {r['sampler']} | {cells[0]} | {cells[1]} | "
+        inside = f"{r['controller_cpu']:.2f}" if r["controller_cpu"] else "-"
+        lines.append(f"| {r['problem']} | {r['sampler']} | {cells[0]} | {cells[1]} | {inside} | "
                      f"{r['wall_ratio']:.2f}x | {r['cpu_ratio']:.2f}x |")
     return "\n".join(lines)
 

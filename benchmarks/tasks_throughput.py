@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -53,7 +54,8 @@ def markdown(info: dict) -> str:
     lines = [f"## Task throughput ({kind.upper()})", "",
              f"Command: `{info['command']}`", "",
              f"Machine: {info['machine']}, device {info['device']} ({info['device_name']}), torch "
-             f"{info['torch']}, {info['threads']} CPU threads. Date: {info['date']}.", "",
+             f"{info['torch']}, {info['threads']} CPU threads. Date: {info['date']}."
+             + (" 1-minute load average {:.1f} before, {:.1f} after.".format(*info["load"]) if "load" in info else ""), "",
              f"Each task's default config (and any variant) trained {info['epochs']} epochs; the last "
              "epoch is measured (the first pays one-off costs), training steps only.", "",
              "| task | config | throughput | vs the task's default | s/epoch | steps/epoch | params |",
@@ -88,6 +90,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     runs = [(name, {}) for name in args.tasks] + [parse_variant(v) for v in args.variant]
+    load_before = os.getloadavg()[0]          # other work on the machine slows every figure
     rows = []
     for name, config in runs:
         row = measure(name, config, args.epochs, str(device))
@@ -97,7 +100,7 @@ def main() -> None:
             if device.type == "cuda" else platform.processor() or platform.machine(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "epochs": args.epochs, "results": rows, "command": command(), "machine": machine(),
-            "date": time.strftime("%Y-%m-%d", time.gmtime())}
+            "date": time.strftime("%Y-%m-%d", time.gmtime()), "load": [load_before, os.getloadavg()[0]]}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(info, indent=2))

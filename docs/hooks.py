@@ -62,10 +62,10 @@ def job_option_rows() -> list[dict[str, str]]:
 
 
 def job_options_table() -> str:
-    lines = ["| option | Python keyword | value | default | meaning | MLflow param |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| option (Python keyword) | value | default | meaning | MLflow param |",
+             "| --- | --- | --- | --- | --- |"]
     for r in job_option_rows():
-        lines.append(f"| `{r['flag']}` | `{r['keyword']}` | {_cell(r['type'])} | {_cell(r['default'])} "
+        lines.append(f"| `{r['flag']}` (`{r['keyword']}`) | {_cell(r['type'])} | {_cell(r['default'])} "
                      f"| {_cell(r['help'])} | {r['param']} |")
     return "\n".join(lines)
 

@@ -59,15 +59,15 @@ def all_gone(pids: list[int]) -> bool:
     return not any(alive(pid) for pid in pids)
 
 
-def state_kept_since(experiment: Path, since: float) -> bool:
-    """Tune saved the experiment's state after `since` (a `time.time()`) and hyperseq's state
-    keeper has a whole copy of that save (``<experiment>/.hyperseq-state``, `hyperseq.jobs.state`):
-    a kill from now on leaves a resume at least that much."""
-    from hyperseq.jobs.state import kept
-
-    copy = kept(experiment)
-    if copy is None:
-        return False
-    with contextlib.suppress(OSError):
-        return any(os.stat(f).st_mtime > since for f in copy.glob("experiment_state-*.json"))
+def state_kept_since(experiment: Path, since: float = 0.0) -> bool:
+    """Tune saved the experiment's state after `since` (a `time.time()`; by default: ever) and
+    hyperseq's state keeper has a whole copy of that save (``<experiment>/.hyperseq-state``,
+    `hyperseq.jobs.state`): a kill from now on leaves a resume at least that much. Tune saves
+    about once a second while results come in, not while none do."""
+    # read here, not through `hyperseq.jobs.state.kept`: importing that imports Ray Tune, seconds
+    # that a test waiting for a moment to kill a driver does not have
+    for copy in (experiment / ".hyperseq-state", experiment / ".hyperseq-state.old"):
+        with contextlib.suppress(OSError):
+            if (copy / "COMPLETE").is_file():
+                return any(os.stat(f).st_mtime > since for f in copy.glob("experiment_state-*.json"))
     return False

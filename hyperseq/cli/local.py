@@ -158,13 +158,15 @@ def ui_url(host: str, port: int, experiment_id: str | None = None) -> str:
 
 def _experiment_id(uri: str) -> str | None:
     """The job experiment's id in the store at `uri`; None when there is no store or
-    experiment yet (nothing is created), or the store cannot be read (the UI says why)."""
-    from mlflow.exceptions import MlflowException
-
-    from ..tracking.store import StoreError, open_store
+    experiment yet (nothing is created), or the store cannot be read: the address is a
+    convenience, and the UI itself reports what is wrong with its store."""
+    from ..tracking.store import local_path, open_store
+    path = local_path(uri)
+    if path is not None and not path.exists():
+        return None
     try:
         return open_store(uri).experiment_id()
-    except (StoreError, MlflowException, OSError) as err:
+    except Exception as err:                     # noqa: BLE001 - see the docstring
         click.echo(f"note: no experiment id from {uri}: {err}", err=True)
         return None
 

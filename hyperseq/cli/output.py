@@ -27,16 +27,19 @@ def print_table(df: Any, title: str, metric: str | None = None) -> None:
     """A rich table. A trial table speaks in its task metric: the ``metric`` column is headed
     with the metric's name (`metric`, else ``df.attrs["metric"]``) and comes before ``reward``,
     which stays as the searchers' view of the same number. Of its params, the first
-    `TABLE_COLUMNS` that vary between rows are shown, then fixed ones if there is room."""
+    `TABLE_COLUMNS` that vary between the searched rows (the default row aside) are shown, then
+    fixed ones if there is room."""
     from rich.console import Console
     from rich.table import Table
     table = Table(title=title)
     drop = {"run_id", "job", "stopped_early", "trained_units"} if "trial_id" in df.columns else set()
     columns = [c for c in df.columns if c not in drop]
     if "trial_id" in df.columns:                       # params that vary first: what was searched
-        fixed = columns.index("epochs") + 1
-        params = sorted(columns[fixed:], key=lambda c: df[c].astype(str).nunique() <= 1)
-        columns = columns[:fixed] + params[:TABLE_COLUMNS]
+        from ..tracking.query import TRIAL_COLUMNS
+        searched = df[~df["default"].astype(bool)] if "default" in df.columns else df   # not the task's defaults
+        params = sorted((c for c in columns if c not in TRIAL_COLUMNS),
+                        key=lambda c: searched[c].astype(str).nunique() <= 1)
+        columns = [c for c in columns if c in TRIAL_COLUMNS] + params[:TABLE_COLUMNS]
         if "metric" in columns and "reward" in columns:
             columns.remove("metric")
             columns.insert(columns.index("reward"), "metric")

@@ -69,7 +69,7 @@ def _trial_rows(uri: str, parent: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _task_defaults(task: str | None, columns: list[str]) -> dict[str, Any]:
+def task_defaults(task: str | None, columns: list[str]) -> dict[str, Any]:
     """The task's default value of each config column: what the final phase's default run
     (config ``{}``) trained with. A per-layer column ``name_k`` takes ``name``'s default up to
     the default depth (``layers``). {} for an unknown task."""
@@ -105,7 +105,7 @@ def _rank(rows: list[dict[str, Any]], top: int | None) -> pd.DataFrame:
     configs = pd.DataFrame(list(df.pop("_config")), index=df.index, dtype=object)
     configs = configs[[c for c in configs.columns if c not in TRIAL_COLUMNS]]
     for i in df.index[df["default"].to_numpy(bool)]:                  # config {}: every key at the task's default
-        for key, value in _task_defaults(df.at[i, "_task"], list(configs.columns)).items():
+        for key, value in task_defaults(df.at[i, "_task"], list(configs.columns)).items():
             if key not in configs.columns or pd.isna(configs.at[i, key]):
                 configs.loc[i, key] = value
     metrics = set(df.pop("_metric"))

@@ -30,7 +30,7 @@ from search_spaces import SearchSpace
 from workers.trainable import FINAL_KEY
 
 from .store import ChildRunHandle, FinishedTrial, now_ms, open_store
-from .tags import TAG_ERROR, TAG_INTERRUPTED, TAG_STOPPED
+from .tags import TAG_DEFAULT, TAG_ERROR, TAG_INTERRUPTED, TAG_STOPPED
 from .writer import BackgroundWriter, UsesWriter
 
 OPEN_AFTER_S = 1.0     # a trial running this long gets its run opened (RUNNING in MLflow)
@@ -214,9 +214,14 @@ def completed_outcome(last: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
 
 def trial_params(space: SearchSpace | None, config: Mapping[str, Any]) -> dict[str, Any]:
     """A trial's hyperparameters: a search config projected on the space; a final-phase config
-    (under FINAL_KEY) as given, without its ``hyperseq.*`` marks."""
+    (under FINAL_KEY) as given, without its ``hyperseq.*`` marks. The task's default config
+    (``{}`` marked `TAG_DEFAULT`) is recorded with the values it trains with, on the space's keys."""
     if FINAL_KEY in config:
-        return {k: v for k, v in config[FINAL_KEY].items() if not k.startswith("hyperseq.")}
+        params = {k: v for k, v in config[FINAL_KEY].items() if not k.startswith("hyperseq.")}
+        if not params and config[FINAL_KEY].get(TAG_DEFAULT) and space is not None:
+            from .query import task_defaults
+            return task_defaults(space.task, list(space.keys))
+        return params
     try:
         return space.project(config) if space is not None else dict(config)
     except ValueError:

@@ -25,7 +25,8 @@ def test_table_covers_its_space(table):
     assert table.best < 2.3 and max(finite) > table.best + 0.3
 
 
-@pytest.mark.parametrize("name", sorted(SEARCHERS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "gp" else n  # minutes
+                                  for n in sorted(SEARCHERS)])
 def test_replay_each_searcher(table, name):
     curves = [replay(table, SEARCHERS[name](table.space, seed), 40) for seed in range(3)]
     for curve in curves:

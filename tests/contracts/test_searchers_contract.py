@@ -50,6 +50,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> dict[str, str]
     yield {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "storage": str(tmp / "ray")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("searcher", searchers.names())
 def test_searcher_contract_in_a_job(env, space: SearchSpace, searcher: str) -> None:
     result = run_search(space, final_top=0, searcher=searcher, trials=TRIALS, concurrency=2, epochs=2,

@@ -54,6 +54,7 @@ def _fit(searcher, tmp_path: Path, trainable=invalid_objective, samples: int = 1
     return tuner.fit()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limited", [False, True])
 def test_invalid_values(ray_local, space: SearchSpace, tmp_path: Path, limited: bool) -> None:
     searcher = ControllerSearcher(space, seed=3, batch_size=2)
@@ -73,6 +74,7 @@ def test_unresolved_param_space_is_refused(ray_local, space: SearchSpace, tmp_pa
         _fit(searcher, tmp_path, param_space={"lr": tune.uniform(0, 1)})
 
 
+@pytest.mark.slow
 def test_scheduler_stop_tells_the_last_result(ray_local, space: SearchSpace, tmp_path: Path) -> None:
     searcher = ControllerSearcher(space, seed=1, batch_size=1)
     asha = ASHAScheduler(max_t=3, grace_period=1, reduction_factor=3)

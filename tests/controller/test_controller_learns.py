@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 import synthetic
 from controller import Controller
 
 SEEDS, EVALS, BATCH = 10, 400, 8
+pytestmark = pytest.mark.slow        # thousands of controller updates
 
 
 def test_controller_beats_random_search_and_finds_the_optimum():

@@ -67,17 +67,18 @@ def test_job_option_page_uses_the_generator() -> None:
 
 def test_every_job_option_is_in_the_generated_table() -> None:
     rows = _rows(hooks.job_options_table())
-    flags = {row[0].strip("`"): row for row in rows[1:]}
+    flags = {row[0].split()[0].strip("`"): row for row in rows[1:]}
     for f in JobOptions.fields():
         flag = "--" + f.name.replace("_", "-")
         assert flag in flags, f"job option {f.name} missing from the generated table"
         row = flags[flag]
-        assert row[1] == f"`{f.name}`"
-        assert row[4], f"{flag} has no help text"
+        assert row[0] == f"`{flag}` (`{f.name}`)"
+        assert row[3], f"{flag} has no help text"
         if f.default not in (None, dataclasses.MISSING) and not isinstance(f.default, dict):
-            assert row[3] == f"`{f.default}`", (flag, row[3])
+            assert row[2] == f"`{f.default}`", (flag, row[2])
         if f.metadata["choices"]:
-            assert all(choice in row[2] for choice in f.metadata["choices"]())
+            assert all(choice in row[1] for choice in f.metadata["choices"]())
+        assert row[4] == ("yes" if f.metadata["param"] else "no")
     assert len(flags) == len(JobOptions.fields())
 
 

@@ -44,6 +44,7 @@ def store(tmp_path: Path) -> Store:
     return open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
+@pytest.mark.slow
 def test_a_bulk_written_run_reads_back_like_one_written_by_mlflows_calls(store: Store, monkeypatch) -> None:
     exp = store.ensure()
     one_by_one, _ = store.start_job("calls", {}, {})
@@ -69,6 +70,7 @@ def test_a_bulk_written_run_reads_back_like_one_written_by_mlflows_calls(store: 
     assert (run.info.start_time, run.info.end_time) == (trials[0].start_ms, trials[0].end_ms)
 
 
+@pytest.mark.slow
 def test_a_refused_batch_writes_nothing_and_mlflow_says_why(store: Store) -> None:
     """An invalid metric name in the second trial: the bulk insert writes none of the batch;
     MLflow's own calls then write the first trial and raise MLflow's error on the second (as
@@ -91,6 +93,7 @@ def test_a_refused_batch_writes_nothing_and_mlflow_says_why(store: Store) -> Non
         "t_ok": "FINISHED", "t_bad": "RUNNING"}
 
 
+@pytest.mark.slow
 def test_a_deleted_experiment_takes_no_bulk_runs(store: Store) -> None:
     from mlflow.exceptions import MlflowException
     exp = store.ensure()

@@ -150,6 +150,7 @@ def test_resume_errors(env, args: list[str], words: list[str]) -> None:
     _check(runner.invoke(cli, [*args, opts[0], opts[1]]), words, tmp)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status,tags,words", [
     ("FINISHED", {}, ["done-job", "FINISHED", "nothing to resume"]),
     ("RUNNING", {}, ["done-job", "cannot be resumed"]),
@@ -172,6 +173,7 @@ def test_resume_of_a_job_that_cannot_be_resumed(env, status: str, tags: dict, wo
     assert run.info.run_id == run_id and run.info.status == status and not run.data.metrics
 
 
+@pytest.mark.slow
 def test_job_name_already_used(env) -> None:
     runner, tmp, opts = env
     uri = f"sqlite:///{tmp / 'mlflow.db'}"

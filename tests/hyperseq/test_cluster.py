@@ -397,6 +397,7 @@ def test_stage_ships_packages_and_space(tmp_path: Path) -> None:
     assert cluster_submit.stage("char_lm", tmp_path / "stage2") == "char_lm"
 
 
+@pytest.mark.slow
 def test_close_runs_ends_only_open_runs(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     parent, exp = open_store(uri).start_job("j", {}, {"trials": 3})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from drivers import driver, trial_runs, wait_until
+from waiting import all_gone, state_kept_since, wait_for, writer_helpers
 
 from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
@@ -25,6 +25,7 @@ decisions:
   - {name: b, choices: [x, y]}
 """
 OTHER = "name: other\ntask: noop\ndecisions:\n  - {name: c, choices: [1, 2]}\n"
+pytestmark = pytest.mark.slow        # a Ray cluster and jobs with a final phase
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,6 @@ def test_warm_start_feeds_earlier_trials_to_the_searcher(env) -> None:
     assert len(mine) == 3 and not mine & seen      # the rnn learnt them: it proposes none again
 
 
-@pytest.mark.slow
 def test_resume_after_a_sigkill_in_the_final_phase(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(SPACE + "  - {name: sleep, choices: [0.7]}\n")
     uri, storage = f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "ray"
@@ -107,10 +107,12 @@ def test_resume_after_a_sigkill_in_the_final_phase(tmp_path: Path) -> None:
     with driver(tmp_path, str(tmp_path / "s.yaml"), "--trials", "4", "--epochs", "1", "--final-top", "2",
                 "--final-epochs", "4", "--name", "fk", "--tracking-uri", uri, "--storage", str(storage)) as proc:
         wait_until(proc, in_final_phase)
-        time.sleep(1.5)                                  # > Tune's checkpoint period
+        wait_until(proc, lambda: state_kept_since(storage / "fk.final"))     # Tune saved the final phase
+        writers = writer_helpers(proc.pid)
+        assert writers, "found no MLflow writer helper of the driver to wait for"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
-    time.sleep(2)                                        # the dead driver's writer drains
+    wait_for(lambda: all_gone(writers), 30, what="the killed driver's MLflow writer helper to exit")
     result = CliRunner().invoke(cli, ["resume", "fk", "--tracking-uri", uri, "--storage", str(storage)])
     assert result.exit_code == 0, result.output
     [job] = open_store(uri).job_runs("fk")

@@ -171,7 +171,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("case", ["directory", "not_sqlite", "http_refused", "postgres_refused",
-                                  "postgres_silent", "mysql_silent"])
+                                  *(pytest.param(c, marks=pytest.mark.slow)      # 5 s connect timeouts
+                                    for c in ("postgres_silent", "mysql_silent"))])
 def test_broken_store_fails_in_one_line_within_seconds(env, silent_port: int, case: str) -> None:
     tmp, opts = env
     (tmp / "m.db").mkdir() if case == "directory" else None
@@ -224,6 +225,7 @@ def _copy_db(src: Path, dest: Path) -> None:
         a.backup(b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address,code,words", [
     ("http://127.0.0.1:8265", 2, ["RAY_ADDRESS=http://127.0.0.1:8265", "dashboard URL", "submit"]),
     ("127.0.0.1:{port}", 1, ["RAY_ADDRESS=127.0.0.1:", "connection refused"]),

@@ -26,6 +26,7 @@ def _artifact(uri: str, run_id: str, path: str, tmp_path: Path) -> bytes:
     return Path(open_store(uri).download_artifact(run_id, path, str(tmp_path))).read_bytes()
 
 
+@pytest.mark.slow
 def test_log_job_plots_logs_both_pngs(tmp_path: Path) -> None:
     uri, run_id = _parent(tmp_path)
     history = [(5, {"cell": {"gru": 0.4, "lstm": 0.6}}), (10, {"cell": {"gru": 0.2, "lstm": 0.8}})]
@@ -34,6 +35,7 @@ def test_log_job_plots_logs_both_pngs(tmp_path: Path) -> None:
         assert _artifact(uri, run_id, path, tmp_path / path.replace("/", "_")).startswith(PNG)
 
 
+@pytest.mark.slow
 def test_a_plot_that_fails_is_skipped_and_the_other_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     uri, run_id = _parent(tmp_path)
@@ -49,6 +51,7 @@ def test_a_plot_that_fails_is_skipped_and_the_other_logged(tmp_path: Path, caplo
     assert logged == {"plots/best_metric.png"}
 
 
+@pytest.mark.slow
 def test_the_driver_does_not_import_matplotlib() -> None:
     """The job module (and the plots module it submits from) leave matplotlib to the writer."""
     code = ("import sys, hyperseq.jobs.run, hyperseq.jobs.plots; "

@@ -183,3 +183,18 @@ def test_the_trial_table_shows_the_params_that_vary_before_fixed_ones(capsys: py
     print_table(pd.DataFrame(rows), "t")
     header = next(line for line in capsys.readouterr().out.splitlines() if "trial_id" in line)
     assert "p8" in header and "a_fixed" not in header
+
+
+def test_the_default_run_is_recorded_with_the_values_it_trains_with() -> None:
+    """Its MLflow params (and config tag) show the task's defaults on the space's keys, so the
+    MLflow runs table has no blank row either; other final-phase configs are recorded as given."""
+    from search_spaces import load_space
+
+    from hyperseq.tracking.recorder import trial_params
+    space = load_space("char_lm_quick")
+    defaults = get_task("char_lm").defaults
+    params = trial_params(space, {"final": {T.TAG_DEFAULT: True}})
+    assert params["cell"] == defaults["cell"] and params["lr"] == defaults["lr"]
+    assert params["hidden_1"] == defaults["hidden"] and "hidden_2" not in params
+    assert set(params) <= set(space.keys)
+    assert trial_params(space, {"final": {"cell": "gru", T.TAG_DEFAULT: False}}) == {"cell": "gru"}

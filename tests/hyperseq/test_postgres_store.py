@@ -29,6 +29,7 @@ from hyperseq.jobs.options import JobOptions
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
 from drivers import noop_space, running_for_a_while, wait_until
+from waiting import all_gone, state_kept_since, wait_for, writer_helpers
 from servers import BIN, Tracking, clean_env, kill_mentioning, mlflow_postgres  # noqa: F401 (fixture)
 
 # no final phase in the noop jobs (where this checkout has one): the search is what they test
@@ -189,10 +190,13 @@ def test_sigkilled_driver_resumes_on_postgres(mlflow_postgres: Tracking, drivers
     parent = _wait_mid_search(uri, "crashy", drivers[0])
     _, _, runs = _counts(uri, "crashy")
     done_before = {r.data.tags[T.TAG_TRIAL]: r.info.run_id for r in runs if r.info.status == "FINISHED"}
-    time.sleep(1.5)                              # > Tune's experiment checkpoint period (1 s)
+    seen = time.time()                           # Tune saves `done_before` after this
+    wait_until(drivers[0].proc, lambda: state_kept_since(tmp / "crashy" / "crashy", seen))
     wait_until(drivers[0].proc, lambda: running_for_a_while(_counts(uri, "crashy")[2]))
+    writers = writer_helpers(drivers[0].proc.pid)
+    assert writers, "found no MLflow writer helper of the driver to wait for"
     drivers[0].kill()
-    time.sleep(2)                                # the dead driver's writer drains its queue
+    wait_for(lambda: all_gone(writers), 30, what="the killed driver's MLflow writer helper to exit")
     _, at_crash, crash_runs = _counts(uri, "crashy")
     assert at_crash["RUNNING"] >= 1 and 2 <= at_crash["FINISHED"] < trials, at_crash
     running = {r.info.run_id for r in crash_runs if r.info.status == "RUNNING"}

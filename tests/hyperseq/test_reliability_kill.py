@@ -9,16 +9,14 @@ its parent run existed has nothing to resume: it is started again with `run`.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from drivers import driver, noop_space
+from waiting import all_gone, wait_for, writer_helpers
 
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
@@ -27,35 +25,24 @@ KILLS, TRIALS, EPOCHS = 20, 6, 2
 LIFE_S = (0.3, 13.0)           # a kill moment, seconds after the driver starts
 
 
-def _writers_of_dead_drivers() -> list[int]:
-    """MLflow writer helpers not started by this process (a killed driver's, still exiting)."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        with contextlib.suppress(OSError):
-            if b"hyperseq.tracking.writer" in (proc / "cmdline").read_bytes() and \
-                    int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) != os.getpid():
-                found.append(int(proc.name))
-    return found
-
-
 NOTICES = {"restored from the last good copy": 0, "starts afresh": 0}     # what resumes said
 
 
 def _drive(tmp: Path, args: list[str], kill_after: float | None) -> int | None:
     """Run a driver; SIGKILL it (and its group) after `kill_after` s. Its exit code, or None if killed."""
+    writers: list[int] = []
     with driver(tmp, *args[1:], command=args[0]) as proc:
         try:
             proc.wait(kill_after if kill_after is not None else 300)
         except subprocess.TimeoutExpired:
             if kill_after is None:
                 raise
+            writers = writer_helpers(proc.pid)              # its own session: outlives the group
     proc.wait(30)                                           # the context killed the group
     said = proc.stderr.read().decode(errors="replace")
     for notice in NOTICES:
         NOTICES[notice] += notice in said
-    deadline = time.monotonic() + 30
-    while _writers_of_dead_drivers() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: all_gone(writers), 30, what="the killed driver's MLflow writer helper to exit")
     if proc.returncode not in (0, -signal.SIGKILL):
         pytest.fail(f"{args[0]} exited {proc.returncode}: {said[-2000:]}")
     return None if proc.returncode == -signal.SIGKILL else proc.returncode

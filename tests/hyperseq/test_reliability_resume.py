@@ -19,6 +19,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from drivers import driver, noop_space, running_for_a_while, wait_until
+from waiting import all_gone, state_kept_since, wait_for, writer_helpers
 
 from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
@@ -64,12 +65,15 @@ def test_sigkilled_driver_resumes_to_completion(tmp_path: Path, caplog: pytest.L
         parent = _wait_mid_search(uri, storage / "crashy", proc)
         before = {r.data.tags[T.TAG_TRIAL]: r for r in _children(uri, parent)
                   if r.info.status == "FINISHED"}
-        time.sleep(3)       # > Tune's checkpoint period (1 s) + the last good copy's lag (a step)
+        seen = time.time()  # Tune saves `before` after this, and the keeper keeps a copy of it
+        wait_until(proc, lambda: state_kept_since(storage / "crashy", seen))
         wait_until(proc, lambda: running_for_a_while(_children(uri, parent)))
+        writers = writer_helpers(proc.pid)
+        assert writers, "found no MLflow writer helper of the driver to wait for"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     killed_at = time.monotonic() - t0
-    time.sleep(2)                         # the writer helper drains what the driver queued
+    wait_for(lambda: all_gone(writers), 30, what="the killed driver's MLflow writer helper to exit")
     at_crash = _children(uri, parent)
     assert [j.info.status for j in open_store(uri).job_runs("crashy")] == ["RUNNING"]
     assert any(r.info.status == "RUNNING" for r in at_crash)

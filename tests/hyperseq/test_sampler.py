@@ -175,6 +175,7 @@ def needle(trial: optuna.Trial) -> float:
     return wrong + abs(x - 0.7) + abs(n - 16) / 16
 
 
+@pytest.mark.slow
 def test_learns_beats_random_search_median() -> None:
     """Best value after 80 trials, median over 3 seeds: the controller must reach less than
     half of random search's (random's median best is about 2.4 wrong choices; the optimum 0)."""
@@ -205,6 +206,7 @@ def _suggest_in_other_process(url: str, name: str, cwd: Path) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_rdb_study_shared_by_two_samplers_and_a_process(tmp_path: Path) -> None:
     """Two study objects on one sqlite study take turns; the next trial, suggested in another
     process, equals what a single in-memory replay of the same trials suggests."""

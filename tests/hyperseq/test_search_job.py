@@ -23,6 +23,7 @@ from hyperseq.tracking.mlflow_store import trial_config
 from hyperseq.tracking.store import default_tracking_uri, open_store
 
 TRIALS, EPOCHS = 4, 2
+pytestmark = pytest.mark.slow        # tiny char_lm jobs on a Ray cluster
 SPACE = """\
 name: tiny_char_lm
 task: char_lm

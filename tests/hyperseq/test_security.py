@@ -212,6 +212,7 @@ if sys.argv[:1] != ["-m"]:
 """
 
 
+@pytest.mark.slow
 def test_ui_sigterm_stops_the_whole_process_group(tmp_path: Path) -> None:
     """`hyperseq ui` with a stand-in `mlflow` (first on PYTHONPATH) whose workers ignore
     SIGTERM, as a server and its workers may: SIGTERM to `hyperseq ui` ends all of them."""

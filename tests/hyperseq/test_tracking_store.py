@@ -57,6 +57,7 @@ def test_child_without_epochs_still_has_params(uri: str) -> None:
     assert run.data.tags[T.TAG_ERROR] == "boom"
 
 
+@pytest.mark.slow
 def test_background_writer_drains_in_order_and_stops_at_a_failed_write(uri: str) -> None:
     """Writes run in order; the first that fails is reported (`failure`, for the job to stop on)
     and the writes after it are skipped: the job's resume records them from Tune's state."""
@@ -111,6 +112,7 @@ def _start_job_at(uri: str, name: str, go: Any) -> str:
     return name
 
 
+@pytest.mark.slow
 def test_drivers_creating_one_sqlite_store_at_once_both_succeed(tmp_path: Path) -> None:
     """Two processes that start a job on the same new sqlite store at the same moment: MLflow's
     table creation is serialised by a lock file beside the db (unlocked, one crashes with a

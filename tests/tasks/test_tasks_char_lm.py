@@ -121,6 +121,7 @@ def test_user_text_file(tmp_path):
         get_task("char_lm").train({"data_path": "/no/such/file.txt"})
 
 
+@pytest.mark.slow
 def test_learns_below_2_2_nats_per_char():
     """Default config, 2 epochs (100 steps of 32x128 chars), on one CPU thread.
     Bigram is ~2.48 nats/char, unigram ~3.35; this run reaches ~2.0."""

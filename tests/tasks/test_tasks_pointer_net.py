@@ -98,6 +98,7 @@ def test_convex_hull_trains():
     assert 0.0 <= metrics["val_area_coverage"] <= 1.5 and not metrics["diverged"]
 
 
+@pytest.mark.slow
 def test_learns_to_sort():
     """Sorting n = 5..10 without the mask (pointers may repeat), default config otherwise:
     4 epochs = 400 steps of 128 sequences, on one CPU thread. Reaches ~0.94 per-position

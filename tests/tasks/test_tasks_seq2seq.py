@@ -125,6 +125,7 @@ def test_bidirectional_needs_even_hidden():
     get_task("seq2seq").parse({"hidden": 33, "bidirectional": False})
 
 
+@pytest.mark.slow
 def test_attention_learns_dates():
     """Default config (GRU, bidirectional, mlp attention), 4 epochs = 200 steps of 64 dates:
     on one CPU thread. Held-out exact match reaches ~1.0; the bar is 0.9."""

@@ -36,6 +36,7 @@ def _children(env: dict[str, str], name: str) -> tuple:
     return parent, open_store(env["tracking_uri"]).trial_runs(parent.info.run_id)
 
 
+@pytest.mark.slow
 def test_diverged_children_get_the_floor(env) -> None:
     result = run_search(_space("diverge"), final_top=0, searcher="rnn", trials=4, epochs=2, **env)
     parent, children = _children(env, result.name)
@@ -47,6 +48,7 @@ def test_diverged_children_get_the_floor(env) -> None:
     assert parent.data.metrics["trials_failed"] == 0     # crashed trials only: these gave a reward
 
 
+@pytest.mark.slow
 def test_crashing_children_fail_and_give_no_reward(env) -> None:
     result = run_search(_space("crash"), final_top=0, searcher="rnn", trials=2, epochs=1, max_failures=1, **env)
     parent, children = _children(env, result.name)
@@ -62,6 +64,7 @@ def test_crashing_children_fail_and_give_no_reward(env) -> None:
     assert len(result.trials) == 2 and result.trials["reward"].isna().all()   # one row per trial
 
 
+@pytest.mark.slow
 def test_asha_stopped_trials_keep_their_best_reward(env) -> None:
     epochs = 3
     result = run_search(_space("ok"), final_top=0, searcher="random", trials=10, epochs=epochs, scheduler="asha",
@@ -85,6 +88,7 @@ class _Boom(tune.Callback):
         raise RuntimeError("boom in the driver")
 
 
+@pytest.mark.slow
 def test_a_job_that_raises_ends_failed_and_leaves_no_running_trial(env) -> None:
     with pytest.raises(Exception, match="boom"):            # a TuneError wrapping it
         run_search(_space("ok"), final_top=0, searcher="rnn", trials=2, epochs=2, name="boom", callbacks=[_Boom()], **env)
@@ -98,6 +102,7 @@ def test_trial_seed_is_deterministic() -> None:
     assert trial_seed(0, "f00d") == trial_seed(0, "f00d")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
 def test_fractional_gpus_place_children_on_the_gpu(env) -> None:
     """Two trials with half a GPU each run at once, each on `cuda` (the GPU Ray granted)."""
