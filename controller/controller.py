@@ -13,9 +13,10 @@ sample-efficient are `ControllerOptions` fields (see `settings.py`):
   `batch_size`), so the cost per result stays bounded instead of growing with the history;
 - PQT: the policy is also pulled towards the best configs found (`memory.py`, `update.py`);
 - dedup: no trial is spent twice on a config (`sampling.py`; `SpaceExhausted` at the end);
-- screening: a reward model fitted to the results picks among the policy's proposals by
-  Thompson sampling, and can reward imagined configs between real trials (Dyna, Sutton 1991)
-  (`reward_model.py`).
+- screening: a reward model fitted to the results picks among the policy's proposals, uniform
+  draws and one-decision moves from the best configs by Thompson sampling, and can reward
+  imagined configs between real trials (Dyna, Sutton 1991) (`reward_model.py`);
+- space filling: before screening starts, the first configs are spread over the space.
 
 Failed trials: a reward of None, NaN or +-inf teaches nothing (no gradient, no baseline move)
 and is counted in `stats["failed"]`; with dedup the config still counts as tried. A caller
