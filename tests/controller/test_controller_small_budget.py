@@ -78,3 +78,12 @@ def test_small_budget_levers_are_options_with_checked_values():
         Controller(space, screen_local=-1)
     with pytest.raises(ValueError, match="space_filling"):
         Controller(space, space_filling=1)
+
+
+def test_uniform_draws_are_the_space_samples_without_the_round_trip():
+    from controller.sampling import uniform
+    space = _space({"name": "x", "choices": [1, 2, 3]},
+                   {"name": "z", "choices": ["p", "q"], "when": {"x": 3}}, {"name": "y", "choices": [0, 1]})
+    a, b = random.Random(7), random.Random(7)
+    for _ in range(50):
+        assert uniform(space, a) == tuple(space.encode_slots(space.sample(b)))
