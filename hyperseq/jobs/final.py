@@ -20,6 +20,7 @@ from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.store import open_store
 from .ray_env import reuse_actors
+from .options import FINAL_SUFFIX
 from .spec import JobSpec
 
 TAG_PLAN = "hyperseq.final_configs"
@@ -27,7 +28,7 @@ DEFAULT_MARK = "hyperseq.default"
 
 
 def final_path(spec: JobSpec) -> str:
-    return f"{spec.experiment_path}.final"
+    return f"{spec.experiment_path}{FINAL_SUFFIX}"
 
 
 def plan(spec: JobSpec, parent: str) -> list[dict[str, Any]]:
@@ -62,7 +63,7 @@ def tuner(spec: JobSpec, configs: list[dict[str, Any]], trainable: Any, callback
         trainable, param_space={FINAL_KEY: tune.grid_search(configs)},
         tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=spec.concurrency,
                                     reuse_actors=reuse_actors()),
-        run_config=tune.RunConfig(name=f"{spec.name}.final", storage_path=str(spec.storage), verbose=0,
+        run_config=tune.RunConfig(name=f"{spec.name}{FINAL_SUFFIX}", storage_path=str(spec.storage), verbose=0,
                                   callbacks=callbacks,
                                   failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
 

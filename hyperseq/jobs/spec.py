@@ -25,7 +25,7 @@ from .. import schedulers
 from . import warm
 from ..tracking.probe import writable_dir
 from ..tracking.store import StoreError, check_uri, default_tracking_uri, open_store
-from .options import JobError, JobOptions, check_name
+from .options import FINAL_SUFFIX, JobError, JobOptions, check_name, new_name
 
 PREFLIGHT_SAMPLES = 32
 FINAL_FACTOR = 3               # the final phase's default budget: 3 x --epochs
@@ -176,11 +176,12 @@ def prepare_job(space: SearchSpace | str | Path, **given: Any) -> JobSpec:
     sp, metric, mode = check_space(space)
     uri = _tracking_uri(options.tracking_uri)
     name = options.name or _unique_name(f"{sp.name}-{options.searcher}-{time.strftime('%Y%m%d-%H%M%S')}", uri)
-    check_name("name", name)
+    new_name("name", name)
     if open_store(uri).job_runs(name):
         raise JobError("name", name, f"a job of that name already exists in {uri}")
-    if (store / name).exists():
-        raise JobError("name", name, f"the Ray Tune directory {store / name} already exists")
+    for folder in (store / name, store / f"{name}{FINAL_SUFFIX}"):
+        if folder.exists():
+            raise JobError("name", name, f"the Ray Tune directory {folder} already exists")
     options = options.replace(name=name, tracking_uri=uri, storage=str(store),
                               scheduler=schedulers.resolve(options.scheduler, options.searcher, options.epochs),
                               final_epochs=options.final_epochs or FINAL_FACTOR * options.epochs,

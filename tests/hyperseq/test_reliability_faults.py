@@ -1,0 +1,57 @@
+"""Reliability faults a hostile probe found: a job name that shares another job's storage
+folders, special-filesystem storage, a job whose every trial failed, and a final phase whose
+default config trained on other data than the space fixes.
+
+Usage errors (names, storage) run through the CLI with no Ray; the jobs run on a real local Ray
+and a sqlite MLflow store.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hyperseq.cli import cli
+
+GOOD = "name: tiny\ntask: noop\ndecisions:\n  - {name: a, choices: [1, 2]}\n"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[Path, list[str]]:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    return tmp_path, ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+
+
+def _usage_error(result, words: list[str]) -> str:
+    """One ``Error:`` line on stderr with every word, exit 2, nothing on stdout."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert result.stdout == ""
+    return lines[0]
+
+
+# ---- 3. a job name that is another job's final-phase folder ------------------------------------
+@pytest.mark.parametrize("name", ["cf.final", "cf.FINAL"])
+def test_a_job_name_ending_in_final_is_refused_and_nothing_is_written(env, name: str) -> None:
+    tmp, opts = env
+    result = CliRunner().invoke(cli, ["run", str(tmp / "good.yaml"), "--name", name, *opts,
+                                      "--storage", str(tmp / "ray")])
+    _usage_error(result, ["'--name'", name, ".final"])
+    assert not (tmp / "mlflow.db").exists() and not (tmp / "ray").exists()
+
+
+def test_a_job_whose_final_folder_is_taken_is_refused(env) -> None:
+    """A folder ``cf.final`` left by a job of that name (allowed before) is not job cf's to use."""
+    tmp, opts = env
+    (tmp / "ray" / "cf.final").mkdir(parents=True)
+    (tmp / "ray" / "cf.final" / "marker").write_text("another job's")
+    result = CliRunner().invoke(cli, ["run", str(tmp / "good.yaml"), "--name", "cf", *opts,
+                                      "--storage", str(tmp / "ray")])
+    _usage_error(result, ["'--name'", "cf", str(tmp / "ray" / "cf.final"), "already exists"])
+    assert not (tmp / "mlflow.db").exists()
+    assert sorted(p.name for p in (tmp / "ray").iterdir()) == ["cf.final"]
+    assert (tmp / "ray" / "cf.final" / "marker").read_text() == "another job's"
