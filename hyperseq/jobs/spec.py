@@ -10,7 +10,9 @@ import dataclasses
 import os
 import random
 import re
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +150,30 @@ def check_storage(given: str | None) -> Path:
     if not writable_dir(ancestor):
         why = "not a directory" if not ancestor.is_dir() else "not writable"
         raise JobError("storage", given or DEFAULT_STORAGE, f"cannot be written: {ancestor} is {why}")
+    why = _write_probe(ancestor)
+    if why:
+        raise JobError("storage", given or DEFAULT_STORAGE, f"cannot be written: {why}")
     return store
+
+
+def _write_probe(directory: Path) -> str | None:
+    """Why a folder and a file cannot be created (and removed) in `directory`, else None.
+
+    Permission bits and mount flags do not tell: a special filesystem (sysfs, procfs) passes
+    both and refuses the first file Ray Tune writes. The probe leaves nothing behind.
+    """
+    try:
+        folder = tempfile.mkdtemp(prefix=".hyperseq-probe-", dir=directory)
+    except OSError as err:
+        return f"cannot create a folder in {directory}: {err.strerror or err}"
+    try:
+        (Path(folder) / "probe").write_bytes(b"")
+        (Path(folder) / "probe").unlink()
+    except OSError as err:
+        return f"cannot create a file in {directory}: {err.strerror or err}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def _tracking_uri(given: str | None) -> str:

@@ -7,6 +7,8 @@ and a sqlite MLflow store.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,36 @@ def test_a_job_whose_final_folder_is_taken_is_refused(env) -> None:
     assert not (tmp / "mlflow.db").exists()
     assert sorted(p.name for p in (tmp / "ray").iterdir()) == ["cf.final"]
     assert (tmp / "ray" / "cf.final" / "marker").read_text() == "another job's"
+
+
+# ---- 7. storage on a special filesystem ---------------------------------------------------------
+def _refuses_files(directory: str) -> bool:
+    """`directory` passes permission and read-only-mount checks yet refuses a new folder."""
+    if not (os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK)) or \
+            os.statvfs(directory).f_flag & os.ST_RDONLY:
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=directory))
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(not _refuses_files("/sys/kernel"),
+                    reason="needs a writable-looking /sys/kernel that refuses files (Linux sysfs)")
+def test_storage_on_sysfs_is_a_usage_error_before_ray_starts(env) -> None:
+    tmp, opts = env
+    result = CliRunner().invoke(cli, ["run", str(tmp / "good.yaml"), *opts, "--storage", "/sys/kernel/x"])
+    line = _usage_error(result, ["'--storage'", "/sys/kernel/x", "/sys/kernel", "cannot"])
+    assert "not permitted" in line or "denied" in line, line            # the cause, from the OS
+    assert "Traceback" not in result.output
+    assert not (tmp / "mlflow.db").exists() and not os.path.exists("/sys/kernel/x")
+
+
+def test_the_storage_probe_leaves_nothing_behind(env) -> None:
+    tmp, opts = env
+    (tmp / "ray").mkdir()
+    result = CliRunner().invoke(cli, ["run", str(tmp / "missing.yaml"), *opts,      # checked after storage
+                                      "--storage", str(tmp / "ray")])
+    _usage_error(result, ["missing.yaml"])
+    assert list((tmp / "ray").iterdir()) == []
