@@ -41,6 +41,13 @@ class Unavailable(ValueError):
         self.exit_code = exit_code
 
 
+class JobFailed(RuntimeError):
+    """A job that ran but has no answer (every search trial failed); its parent run is FAILED.
+    The message is the whole line; the CLI exits with `exit_code`."""
+
+    exit_code = 1
+
+
 # ---- checks: (option name, value) -> normalised value, or JobError --------------------------
 def integer(low: int, high: int) -> Callable[[str, Any], int]:
     def check(param: str, value: Any) -> int:

@@ -4,7 +4,8 @@ A job is one parent run (tags ``hyperseq.*``; params = options; artifacts: the s
 the ranked trial table, plots; curves by trials completed) and one child run per trial,
 recorded from the workers' per-epoch reports (`hyperseq.tracking.recorder`). Validation
 (`spec.prepare_job`) happens before Ray starts and before any write. The parent run ends
-FINISHED on success, FAILED on an exception and KILLED on Ctrl-C (Tune stops the trials
+FINISHED on success, FAILED on an exception or when every search trial failed (`JobFailed`:
+no answer, and no final phase), and KILLED on Ctrl-C (Tune stops the trials
 gracefully and keeps its state for `Tuner.restore`; the result then has status KILLED).
 
 `resume_search(job)` finishes a job whose driver died (or was interrupted): it reuses the
@@ -36,6 +37,7 @@ from .watch import StoreWatch
 from .heap import settle_heap
 from .hooks import Forward, active
 from .lock import job_lock
+from .options import JobFailed
 from .ray_env import ANALYSIS_LOGGER, actors_together, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
 from .resume import close_interrupted, prepare_resume, space_copy
 from .spec import JobSpec, prepare_job
@@ -187,7 +189,10 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
         monitor, searcher, written = _search(spec, parent, exp_id, writer, progress,
                                              [watch, *(callbacks or [])], make_tuner, history)
         watch.check(spec.name, spec.experiment_path)
-        status = "FINISHED" if monitor.completed >= spec.trials or searcher.exhausted else "KILLED"
+        searched = monitor.completed >= spec.trials or searcher.exhausted
+        if searched:
+            _check_answered(spec, parent, monitor, writer, written)
+        status = "FINISHED" if searched else "KILLED"
         if status == "FINISHED" and spec.final_top > 0:
             status = _final_phase(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])])
             watch.check(spec.name, final.final_path(spec))
@@ -214,6 +219,21 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
                 _close_live_runs(spec, parent)
             open_store(spec.tracking_uri).set_status(parent, status)
     return _result(spec, parent, exp_id, status, table)
+
+
+def _check_answered(spec: JobSpec, parent: str, monitor: Any, writer: Any, written: int) -> None:
+    """JobFailed (the parent run then ends FAILED) when no search trial has a result: every
+    one crashed out of its retries. The final phase would otherwise rank only the untested
+    default and call it the answer. A diverged trial has a (floor) result and counts."""
+    if any(reward is not None for reward in monitor.rewards):
+        return
+    writer.wait(written)                               # the failed trials' runs and their errors
+    errors = sorted((run.info.start_time, run.data.tags[T.TAG_ERROR])
+                    for run in open_store(spec.tracking_uri).trial_runs(parent)
+                    if run.data.tags.get(T.TAG_PHASE) != "final" and run.data.tags.get(T.TAG_ERROR))
+    first = errors[0][1] if errors else "none recorded"
+    raise JobFailed(f"job {spec.name} failed: all {monitor.completed} search trials failed, so it has "
+                    f"no answer (parent run FAILED); first error: {first}")
 
 
 def _close_live_runs(spec: JobSpec, parent: str) -> None:

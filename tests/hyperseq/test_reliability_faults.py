@@ -15,6 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from hyperseq.cli import cli
+from hyperseq.jobs import JobFailed, run_search
+from hyperseq.tracking import tags as T
+from hyperseq.tracking.store import open_store
 
 GOOD = "name: tiny\ntask: noop\ndecisions:\n  - {name: a, choices: [1, 2]}\n"
 
@@ -90,3 +93,46 @@ def test_the_storage_probe_leaves_nothing_behind(env) -> None:
                                       "--storage", str(tmp / "ray")])
     _usage_error(result, ["missing.yaml"])
     assert list((tmp / "ray").iterdir()) == []
+
+
+# ---- 2. every search trial fails --------------------------------------------------------------
+CRASHING = """\
+name: crashing
+task: noop
+decisions:
+  - {name: a, choices: [1, 2, 3]}
+  - {name: outcome, choices: [crash]}
+"""
+
+
+@pytest.mark.slow
+def test_a_job_whose_every_trial_failed_ends_failed_with_the_first_error(ray_cluster, tmp_path: Path) -> None:
+    (tmp_path / "crash.yaml").write_text(CRASHING)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "crash.yaml"), "--name", "allfail", "--trials", "3",
+                                      "--epochs", "1", "--max-failures", "0", "--final-top", "2",
+                                      "--searcher", "random", "--tracking-uri", uri,
+                                      "--storage", str(tmp_path / "ray")])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]   # after the progress bar
+    assert len(lines) == 1 and result.stderr.strip().endswith(lines[0]), result.stderr
+    for words in ("allfail", "all 3 search trials failed", "noop child crashed on purpose"):
+        assert words in lines[0], (words, lines[0])
+    assert "Traceback" not in result.output
+    [parent] = open_store(uri).job_runs("allfail")
+    assert parent.info.status == "FAILED"
+    runs = open_store(uri).trial_runs(parent.info.run_id)
+    assert sorted(r.info.status for r in runs) == ["FAILED"] * 3, [(r.info.status, r.data.tags) for r in runs]
+    assert all(r.data.tags.get(T.TAG_PHASE, "search") == "search" for r in runs)   # no final phase, no default
+    assert not (tmp_path / "ray" / "allfail.final").exists()
+
+
+@pytest.mark.slow
+def test_run_search_raises_job_failed_when_every_trial_failed(ray_cluster, tmp_path: Path) -> None:
+    (tmp_path / "crash.yaml").write_text(CRASHING)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(JobFailed, match="all 2 search trials failed.*crashed on purpose"):
+        run_search(tmp_path / "crash.yaml", name="apifail", trials=2, epochs=1, max_failures=0, final_top=0,
+                   searcher="random", tracking_uri=uri, storage=tmp_path / "ray")
+    [parent] = open_store(uri).job_runs("apifail")
+    assert parent.info.status == "FAILED"
