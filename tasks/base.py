@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from tasks.schedule import LrSchedule
+from tasks.schedule import LrSchedule, count_params, make_optimizer  # noqa: F401 (re-exported)
 
 DIVERGENCE_CHECK_EVERY = 10  # steps between the host syncs that look for divergence
 DIVERGENCE_FACTOR = 10.0  # diverged: loss window mean > this x max(1, loss of the first step)
@@ -143,23 +143,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device={device!r}: only 'auto', 'cpu' and 'cuda[:N]' are supported")
     return dev
-
-
-def make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
-    """The optimiser named by ``cfg.optimizer``."""
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of distinct trainable parameters (tied weights are counted once)."""
-    unique = {id(p): p for p in model.parameters() if p.requires_grad}
-    return sum(p.numel() for p in unique.values())
 
 
 @dataclass
