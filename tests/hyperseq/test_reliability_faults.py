@@ -7,6 +7,7 @@ and a sqlite MLflow store.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from hyperseq.cli import cli
 from hyperseq.jobs import JobFailed, run_search
 from hyperseq.tracking import tags as T
+from hyperseq.tracking.mlflow_store import trial_config
 from hyperseq.tracking.store import open_store
 
 GOOD = "name: tiny\ntask: noop\ndecisions:\n  - {name: a, choices: [1, 2]}\n"
@@ -136,3 +138,52 @@ def test_run_search_raises_job_failed_when_every_trial_failed(ray_cluster, tmp_p
                    searcher="random", tracking_uri=uri, storage=tmp_path / "ray")
     [parent] = open_store(uri).job_runs("apifail")
     assert parent.info.status == "FAILED"
+
+
+# ---- 1. the final phase's default trains on the space's data, at the space's size ----------------
+OWN_DATA = """\
+name: own_data
+task: char_lm
+decisions:
+  - {name: data_path, choices: ['DATA']}
+  - {name: cell, choices: [rnn, gru]}
+  - {name: hidden, choices: [8]}
+  - {name: embed, choices: [8]}
+  - {name: seq_len, choices: [16]}
+  - {name: batch_size, choices: [4]}
+  - {name: steps_per_epoch, choices: [5]}
+  - {name: eval_chars, choices: [256]}
+"""
+
+
+@pytest.mark.slow
+def test_the_final_default_takes_the_spaces_fixed_decisions_and_logs_them(ray_cluster, tmp_path: Path,
+                                                                          one_thread) -> None:
+    corpus = tmp_path / "mine.txt"
+    corpus.write_text("ab" * 4000)                # two characters: any model's loss is near ln 2
+    (tmp_path / "own.yaml").write_text(OWN_DATA.replace("DATA", str(corpus)))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "own.yaml"), "--name", "own", "--trials", "2",
+                                      "--epochs", "1", "--final-top", "1", "--final-epochs", "1",
+                                      "--searcher", "random", "--tracking-uri", uri,
+                                      "--storage", str(tmp_path / "ray")])
+    assert result.exit_code == 0, result.output
+    [parent] = open_store(uri).job_runs("own")
+    final = [r for r in open_store(uri).trial_runs(parent.info.run_id) if r.data.tags.get(T.TAG_PHASE) == "final"]
+    [default] = [r for r in final if r.data.tags.get(T.TAG_DEFAULT) == "true"]
+    [finalist] = [r for r in final if r is not default]
+    config = trial_config(default)
+    fixed = {"data_path": str(corpus), "hidden": 8, "embed": 8, "seq_len": 16, "batch_size": 4,
+             "steps_per_epoch": 5, "eval_chars": 256}
+    assert config == {**fixed, "cell": "lstm"}       # the task's default where the space does not fix it
+    assert default.data.params["data_path"] == str(corpus)             # logged as params too
+    assert {k: str(v) for k, v in config.items()} == default.data.params
+    # the same data and budget as the finalist: a two-character corpus, one epoch of 5 steps
+    for run in (default, finalist):
+        assert run.data.metrics["val_loss"] < 2.0, run.data.metrics     # tiny-shakespeare starts near 4.2
+        assert run.data.metrics["epoch"] == 1
+        assert run.data.metrics["steps"] == 5
+    table = json.loads(CliRunner().invoke(cli, ["best", "own", "--top", "0", "--format", "json",
+                                                "--tracking-uri", uri]).stdout)
+    row = next(r for r in table if r["phase"] == "final" and r.get("default") in (True, "true"))
+    assert row["data_path"] == str(corpus)
