@@ -232,8 +232,9 @@ def _check_answered(spec: JobSpec, parent: str, monitor: Any, writer: Any, writt
                     for run in open_store(spec.tracking_uri).trial_runs(parent)
                     if run.data.tags.get(T.TAG_PHASE) != "final" and run.data.tags.get(T.TAG_ERROR))
     first = errors[0][1] if errors else "none recorded"
-    raise JobFailed(f"job {spec.name} failed: all {monitor.completed} search trials failed, so it has "
-                    f"no answer (parent run FAILED); first error: {first}")
+    what = f"all {monitor.completed} search trials failed" if monitor.completed else "no search trial ran"
+    raise JobFailed(f"job {spec.name} failed: {what}, so it has no answer (parent run FAILED); "
+                    f"first error: {first}")
 
 
 def _close_live_runs(spec: JobSpec, parent: str) -> None:
