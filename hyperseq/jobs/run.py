@@ -15,12 +15,11 @@ trials run again.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -37,6 +36,7 @@ from .watch import StoreWatch
 from .heap import settle_heap
 from .hooks import Forward, active
 from .lock import job_lock
+from .monitor import progress_bar
 from .options import JobFailed
 from .ray_env import ANALYSIS_LOGGER, actors_together, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
 from .resume import close_interrupted, prepare_resume, space_copy
@@ -67,23 +67,6 @@ def run_search(space: Any, progress: bool = False, callbacks: list | None = None
                **options: Any) -> JobResult:
     """Validate, then run a search job to completion; `options` are `JobOptions` fields."""
     return execute(prepare_job(space, **options), progress=progress, callbacks=callbacks)
-
-
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[int, float | None], None] | None]:
-    """A rich progress bar on stderr (trials done / total, best so far)."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("best reward {task.fields[best]}"), TimeElapsedColumn(),
-                   console=Console(stderr=True))
-    task = bar.add_task(label, total=total, best="-")
-    with bar:
-        yield lambda done, best: bar.update(task, completed=done,
-                                            best="-" if best is None else f"{best:.4g}")
 
 
 # ---- Tune ---------------------------------------------------------------------------------------
@@ -262,7 +245,7 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
     setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed,
                        gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
-    with _progress(spec.trials, progress, spec.name) as on_progress:
+    with progress_bar(spec.trials, progress, spec.name) as on_progress:
         monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
                              on_progress, history=history, name=spec.name)
         tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
@@ -290,7 +273,7 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
                        phase="final", gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
     label = f"{spec.name}.final"
-    with _progress(len(configs), progress, f"{spec.name} (final phase)") as on_progress:
+    with progress_bar(len(configs), progress, f"{spec.name} (final phase)") as on_progress:
         counter = final.Counter(on_progress)
         tuner = final.tuner(spec, configs, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial),
                             [Forward(label)])
