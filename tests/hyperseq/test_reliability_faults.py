@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from hyperseq.cli import cli
 from hyperseq.jobs import JobFailed, run_search
 from hyperseq.tracking import tags as T
+from drivers import usage_error
 from hyperseq.tracking.mlflow_store import trial_config
 from hyperseq.tracking.store import open_store
 
@@ -30,15 +31,7 @@ def env(tmp_path: Path) -> tuple[Path, list[str]]:
     return tmp_path, ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
 
 
-def _usage_error(result, words: list[str]) -> str:
-    """One ``Error:`` line on stderr with every word, exit 2, nothing on stdout."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    assert result.stdout == ""
-    return lines[0]
+_usage_error = usage_error
 
 
 # ---- 3. a job name that is another job's final-phase folder ------------------------------------
