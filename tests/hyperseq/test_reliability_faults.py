@@ -31,7 +31,6 @@ def env(tmp_path: Path) -> tuple[Path, list[str]]:
     return tmp_path, ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
 
 
-_usage_error = usage_error
 
 
 # ---- 3. a job name that is another job's final-phase folder ------------------------------------
@@ -40,7 +39,7 @@ def test_a_job_name_ending_in_final_is_refused_and_nothing_is_written(env, name:
     tmp, opts = env
     result = CliRunner().invoke(cli, ["run", str(tmp / "good.yaml"), "--name", name, *opts,
                                       "--storage", str(tmp / "ray")])
-    _usage_error(result, ["'--name'", name, ".final"])
+    usage_error(result, ["'--name'", name, ".final"])
     assert not (tmp / "mlflow.db").exists() and not (tmp / "ray").exists()
 
 
@@ -51,7 +50,7 @@ def test_a_job_whose_final_folder_is_taken_is_refused(env) -> None:
     (tmp / "ray" / "cf.final" / "marker").write_text("another job's")
     result = CliRunner().invoke(cli, ["run", str(tmp / "good.yaml"), "--name", "cf", *opts,
                                       "--storage", str(tmp / "ray")])
-    _usage_error(result, ["'--name'", "cf", str(tmp / "ray" / "cf.final"), "already exists"])
+    usage_error(result, ["'--name'", "cf", str(tmp / "ray" / "cf.final"), "already exists"])
     assert not (tmp / "mlflow.db").exists()
     assert sorted(p.name for p in (tmp / "ray").iterdir()) == ["cf.final"]
     assert (tmp / "ray" / "cf.final" / "marker").read_text() == "another job's"
@@ -75,7 +74,7 @@ def _refuses_files(directory: str) -> bool:
 def test_storage_on_sysfs_is_a_usage_error_before_ray_starts(env) -> None:
     tmp, opts = env
     result = CliRunner().invoke(cli, ["run", str(tmp / "good.yaml"), *opts, "--storage", "/sys/kernel/x"])
-    line = _usage_error(result, ["'--storage'", "/sys/kernel/x", "/sys/kernel", "cannot"])
+    line = usage_error(result, ["'--storage'", "/sys/kernel/x", "/sys/kernel", "cannot"])
     assert "not permitted" in line or "denied" in line, line            # the cause, from the OS
     assert "Traceback" not in result.output
     assert not (tmp / "mlflow.db").exists() and not os.path.exists("/sys/kernel/x")
@@ -86,7 +85,7 @@ def test_the_storage_probe_leaves_nothing_behind(env) -> None:
     (tmp / "ray").mkdir()
     result = CliRunner().invoke(cli, ["run", str(tmp / "missing.yaml"), *opts,      # checked after storage
                                       "--storage", str(tmp / "ray")])
-    _usage_error(result, ["missing.yaml"])
+    usage_error(result, ["missing.yaml"])
     assert list((tmp / "ray").iterdir()) == []
 
 
