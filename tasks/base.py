@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from tasks.schedule import LrSchedule
+from tasks.schedule import LrSchedule, count_params, make_optimizer  # noqa: F401 (re-exported)
 
 DIVERGENCE_CHECK_EVERY = 10  # steps between the host syncs that look for divergence
 DIVERGENCE_FACTOR = 10.0  # diverged: loss window mean > this x max(1, loss of the first step)
@@ -145,23 +145,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
-    """The optimiser named by ``cfg.optimizer``."""
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of distinct trainable parameters (tied weights are counted once)."""
-    unique = {id(p): p for p in model.parameters() if p.requires_grad}
-    return sum(p.numel() for p in unique.values())
-
-
 @dataclass
 class Run:
     """One training run, built by a task: the loop below drives it."""
@@ -213,7 +196,11 @@ class Task(abc.ABC):
         train_loss (mean over the epoch), steps and trained (cumulative optimisation steps and
         work units: tokens or sequences), seconds (cumulative wall time,
         evaluation included), throughput and ``self.throughput_key`` (work units per second of
-        training steps in this epoch, evaluation excluded), num_params and diverged.
+        training steps in this epoch, evaluation excluded), num_params and diverged; and the
+        run's cost: ``params`` (trainable parameters, as num_params) and ``step_ms`` (wall time
+        of the training steps so far divided by their count, in milliseconds: each step draws
+        its batch, runs forward, backward and the optimiser; building the data and model and
+        evaluating are excluded).
         Divergence (see :func:`diverging`; checked every DIVERGENCE_CHECK_EVERY steps and at
         the end of the epoch), or a non-finite validation metric, ends training: the last dict
         has ``diverged=True`` and the metric set to inf (min mode) or 0.0 (max mode), and holds
@@ -240,6 +227,7 @@ class Task(abc.ABC):
         optimizer = make_optimizer(cfg, run.model.parameters())
         schedule = LrSchedule(cfg, epochs * cfg.steps_per_epoch, start)
         num_params, steps, trained, first_loss = count_params(run.model), 0, 0, math.nan
+        train_s = 0.0  # wall time of the training steps so far (evaluation excluded)
         for epoch in range(1, epochs + 1):
             epoch_start = time.perf_counter()
             run.model.train()
@@ -248,7 +236,9 @@ class Task(abc.ABC):
             steps, trained = steps + done, trained + units
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            rate = units / max(time.perf_counter() - epoch_start, 1e-9)
+            epoch_s = max(time.perf_counter() - epoch_start, 1e-9)
+            train_s += epoch_s
+            rate = units / epoch_s
             diverged = done < cfg.steps_per_epoch or diverging(train_loss, first_loss)
             metrics = {} if diverged else self._evaluate(run)
             diverged = diverged or not math.isfinite(metrics.get(self.metric, math.nan))
@@ -257,7 +247,7 @@ class Task(abc.ABC):
             yield {"epoch": epoch, **metrics, "train_loss": train_loss, "steps": steps,
                    "seconds": time.perf_counter() - start, "throughput": rate,
                    self.throughput_key: rate, "trained": trained, "num_params": num_params,
-                   "diverged": diverged}
+                   "params": num_params, "step_ms": 1000.0 * train_s / steps, "diverged": diverged}
             if diverged:
                 return
 

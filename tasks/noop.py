@@ -8,6 +8,9 @@ optional config keys exercise the failure paths end to end:
   or ``"crash"`` (raises ``RuntimeError`` before the first epoch);
 - ``sleep``: seconds to sleep per epoch (to keep trials alive for schedulers).
 
+Like the models it reports its cost: ``params`` 0 (it has none) and ``step_ms``, the measured
+wall time of its epochs (each one "step": the sleep, if any) divided by their count.
+
 For crash tests, ``$HYPERSEQ_NOOP_PID_DIR`` (when set in the worker's environment) makes each
 child write an empty file named after its process id there before its first epoch, so a test
 can ``kill -9`` the worker process mid-trial.
@@ -65,12 +68,16 @@ class NoopTask:
         if pid_dir:
             Path(pid_dir, str(os.getpid())).touch()
         value = score(cfg)
+        busy_s = 0.0  # wall time of the epochs' work so far
         for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
             if cfg.get("sleep"):
                 time.sleep(cfg["sleep"])
             diverged = cfg.get("outcome") == "diverge" and epoch == epochs
             # A slowly improving curve: the last epoch reaches `value`.
             metric = 0.0 if diverged else value * (0.5 + 0.5 * epoch / epochs)
-            yield {"epoch": epoch, "score": metric, "train_loss": 1.0 - metric, "diverged": diverged}
+            busy_s += time.perf_counter() - start
+            yield {"epoch": epoch, "score": metric, "train_loss": 1.0 - metric, "params": 0,
+                   "step_ms": 1000.0 * busy_s / epoch, "diverged": diverged}
             if diverged:
                 return

@@ -1,10 +1,14 @@
-"""Learning-rate schedules of the child tasks (`lr_schedule`, `lr_horizon_s`)."""
+"""Optimisation of the child tasks: the optimiser, the learning-rate schedule (`lr_schedule`,
+`lr_horizon_s`) and the parameter count."""
 
 from __future__ import annotations
 
 import math
 import time
 from typing import Any
+
+import torch
+from torch import nn
 
 COSINE_FLOOR = 0.1  # a cosine schedule ends at lr x this (nanoGPT's min_lr = lr / 10)
 
@@ -36,3 +40,20 @@ class LrSchedule:
             done = step / max(1, self.steps)
         cos = 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
         return self.lr * (COSINE_FLOOR + (1.0 - COSINE_FLOOR) * cos)
+
+
+def make_optimizer(cfg: Any, params: Any) -> torch.optim.Optimizer:
+    """The optimiser named by ``cfg.optimizer``."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of distinct trainable parameters (tied weights are counted once)."""
+    unique = {id(p): p for p in model.parameters() if p.requires_grad}
+    return sum(p.numel() for p in unique.values())

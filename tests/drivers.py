@@ -74,3 +74,15 @@ def mid_search(uri: str, job: str, experiment: Path) -> Callable[[], bool]:
         status = [r.info.status for r in trial_runs(uri, job)]
         return "FINISHED" in status and "RUNNING" in status
     return ready
+
+
+def usage_error(result, words: list[str]) -> str:
+    """A click result that is one ``Error:`` line on stderr holding every word, exit 2 and
+    nothing on stdout; returns that line."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert result.stdout == ""
+    return lines[0]

@@ -46,6 +46,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ray_head_command(ray_tmp: Path, dashboard_port: int, port_of=None) -> list[str]:
+    """`ray start --head --block` on loopback: 2 CPUs, no GPU, a small object store, every
+    port chosen free (by `port_of`, default `free_port`) and the given dashboard port."""
+    port_of = port_of or free_port
+    return [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+            "--port", str(port_of()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
+            "--ray-client-server-port", str(port_of()), "--dashboard-agent-listen-port", str(port_of()),
+            "--num-cpus", "2", "--num-gpus", "0", "--object-store-memory", str(200 * 2**20),
+            "--temp-dir", str(ray_tmp), "--disable-usage-stats"]
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This environment without Ray/MLflow settings of the caller's shell, venv first on PATH."""
     env = {k: v for k, v in os.environ.items()

@@ -76,7 +76,8 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _child(metrics: Mapping[str, Any], best: BestEpoch, setup: TrialSetup, reward: float) -> dict[str, float]:
-    """What the trial's run records for this epoch (cost included: seconds, work units)."""
+    """What the trial's run records for this epoch (cost included: seconds, work units, and the
+    task's own ``params`` and ``step_ms``, among its finite metrics)."""
     child = {**_finite(metrics), "reward": reward, "fidelity": best.epochs / setup.epochs,
              "train_seconds": float(metrics.get("seconds", 0.0))}
     if "trained" in metrics:

@@ -32,18 +32,19 @@ def _show(value: Any) -> str:
 
 class OneLineErrors(click.Group):
     """Click group whose usage errors are one line on stderr (no usage block), exit 2; a store
-    or service that does not answer is one line too (exit 1)."""
+    or service that does not answer, or a job with no answer (`JobFailed`), is one line too
+    (exit 1)."""
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
-        from ..jobs.options import Unavailable
+        from ..jobs.options import JobFailed, Unavailable
         from ..tracking.store import StoreError
         try:
             return super().main(args, prog_name or "hyperseq", complete_var, standalone_mode=False, **extra)
         except click.ClickException as err:
             click.echo(f"Error: {one_line(err.format_message())}", err=True)
             sys.exit(err.exit_code)
-        except (StoreError, Unavailable) as err:
+        except (StoreError, Unavailable, JobFailed) as err:
             click.echo(f"Error: {one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except click.exceptions.Abort:

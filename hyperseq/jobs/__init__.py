@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {"JobError": "options", "JobOptions": "options", "JobSpec": "spec", "prepare_job": "spec",
+_EXPORTS = {"JobError": "options", "JobFailed": "options", "JobOptions": "options", "JobSpec": "spec", "prepare_job": "spec",
             "JobResult": "run", "execute": "run", "resume_search": "run", "run_search": "run",
             "best_configs": "..tracking.query", "best_across_jobs": "..tracking.query",
             "list_jobs": "..tracking.query"}

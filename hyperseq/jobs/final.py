@@ -3,23 +3,30 @@ at the final budget and scored on the whole validation split.
 
 Short search budgets favour what learns fast (a high learning rate), not what ends best, so
 a job's answer is decided here: the top `final_top` distinct configurations of the search (by
-reward) and the task's default configuration (``{}``: every key at its default, tagged
-``hyperseq.default``) train for `final_epochs` epochs in a second Tune experiment,
-``<storage>/<job>.final``. The plan (the configurations) is written to the parent run before
+reward) and the task's default configuration (`default_config`, tagged ``hyperseq.default``)
+train for `final_epochs` epochs in a second Tune experiment, ``<storage>/<job>.final``. The
+default takes the space's fixed (single-choice) decisions, so it trains on the data and at the
+size the space sets, as the finalists do (a space fixing ``data_path`` to the user's text must
+not be answered by a model of another corpus); it is planned with every value written out, so
+its run's params are what it trained with. The plan (the configurations) is written to the parent run before
 the phase starts (tag ``hyperseq.final_configs``), so a resume runs the same plan.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
+from tasks import TASKS, get_task
 from workers.trainable import FINAL_KEY
 
 from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
+from ..tracking.query import task_defaults
 from ..tracking.store import open_store
 from .ray_env import reuse_actors
+from .options import FINAL_SUFFIX
 from .spec import JobSpec
 
 TAG_PLAN = "hyperseq.final_configs"
@@ -27,7 +34,7 @@ DEFAULT_MARK = "hyperseq.default"
 
 
 def final_path(spec: JobSpec) -> str:
-    return f"{spec.experiment_path}.final"
+    return f"{spec.experiment_path}{FINAL_SUFFIX}"
 
 
 def plan(spec: JobSpec, parent: str) -> list[dict[str, Any]]:
@@ -47,9 +54,44 @@ def plan(spec: JobSpec, parent: str) -> list[dict[str, Any]]:
         if key not in best or reward > best[key][0]:
             best[key] = (reward, config)
     top = sorted(best.values(), key=lambda rc: -rc[0])[: spec.final_top]
-    configs = [config for _, config in top] + [{DEFAULT_MARK: True}]
+    configs = [config for _, config in top] + [{**default_config(spec.space), DEFAULT_MARK: True}]
     store.set_tags(parent, {TAG_PLAN: json.dumps(configs, sort_keys=True)})
     return configs
+
+
+def fixed_decisions(space: Any) -> dict[str, Any]:
+    """The decisions the space fixes: single-choice ones, active whatever else is chosen. Activity
+    is judged against the default configuration (the fixed values, else the task's default where
+    it is one of the slot's choices): a conditional decision counts when the default meets its
+    condition, a repeated one for the default's number of repeats."""
+    chosen: dict[str, int] = {}                      # slot index chosen, by key, as the space counts
+    fixed: dict[str, Any] = {}
+    for slot in space.slots:
+        if not space.is_active(slot, chosen):
+            continue
+        if len(slot.choices) == 1:
+            chosen[slot.key], fixed[slot.key] = 0, slot.choices[0]
+            continue
+        default = task_defaults(space.task, [slot.key]).get(slot.key)
+        index = [i for i, choice in enumerate(slot.choices) if choice == default and type(choice) is type(default)]
+        if index:
+            chosen[slot.key] = index[0]
+    return fixed
+
+
+def default_config(space: Any) -> dict[str, Any]:
+    """The final phase's default: the task's default of each of the space's keys, with the
+    space's fixed decisions (`fixed_decisions`) in their place; a layer-wise key ``name_k`` only
+    up to the configuration's ``layers``. Keys the space does not name take the task's default
+    when it trains, as they do for every trial."""
+    config = {**task_defaults(space.task, list(space.keys)), **fixed_decisions(space)}
+    depth = config.get("layers")
+    if not isinstance(depth, int) or isinstance(depth, bool):
+        return config
+    per_layer = getattr(get_task(space.task), "per_layer", ()) if space.task in TASKS else ()
+    deeper = [key for key in config if (m := re.fullmatch(r"(\w+)_([1-9][0-9]*)", key))
+              and m.group(1) in per_layer and int(m.group(2)) > depth]
+    return {key: value for key, value in config.items() if key not in deeper}
 
 
 def tuner(spec: JobSpec, configs: list[dict[str, Any]], trainable: Any, callbacks: list) -> Any:
@@ -62,7 +104,7 @@ def tuner(spec: JobSpec, configs: list[dict[str, Any]], trainable: Any, callback
         trainable, param_space={FINAL_KEY: tune.grid_search(configs)},
         tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=spec.concurrency,
                                     reuse_actors=reuse_actors()),
-        run_config=tune.RunConfig(name=f"{spec.name}.final", storage_path=str(spec.storage), verbose=0,
+        run_config=tune.RunConfig(name=f"{spec.name}{FINAL_SUFFIX}", storage_path=str(spec.storage), verbose=0,
                                   callbacks=callbacks,
                                   failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
 

@@ -10,9 +10,10 @@ event loop never waits on the store. Child runs are
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ray import tune
 
@@ -121,3 +122,19 @@ class JobMonitor(UsesWriter, tune.Callback):
         if self.on_progress is not None:
             self.on_progress(self.completed, self.best_reward)
 
+
+@contextlib.contextmanager
+def progress_bar(total: int, enabled: bool, label: str) -> Iterator[Callable[[int, float | None], None] | None]:
+    """A rich progress bar on stderr (trials done / total, best so far)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("best reward {task.fields[best]}"), TimeElapsedColumn(),
+                   console=Console(stderr=True))
+    task = bar.add_task(label, total=total, best="-")
+    with bar:
+        yield lambda done, best: bar.update(task, completed=done,
+                                            best="-" if best is None else f"{best:.4g}")

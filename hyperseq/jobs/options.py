@@ -21,6 +21,7 @@ from ..tracking.store import StoreError, check_uri
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MAX_SEED = 2 ** 32 - 1          # numpy's (TPE's) seed range; the controller and torch take it too
 MIN_SHARE = 1e-4                # Ray rounds resource requests to 4 decimals: less would be 0
+FINAL_SUFFIX = ".final"         # a job's final-phase Tune folder is <storage>/<job>.final
 
 
 class JobError(ValueError):
@@ -38,6 +39,13 @@ class Unavailable(ValueError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class JobFailed(RuntimeError):
+    """A job that ran but has no answer (every search trial failed); its parent run is FAILED.
+    The message is the whole line; the CLI exits with `exit_code`."""
+
+    exit_code = 1
 
 
 # ---- checks: (option name, value) -> normalised value, or JobError --------------------------
@@ -91,6 +99,17 @@ def check_name(param: str, name: Any) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         raise JobError(param, name, "must be 1-128 letters, digits, '_', '-' or '.', starting with a "
                        "letter or digit, without '/' or '..'")
+    return name
+
+
+def new_name(param: str, name: Any) -> str:
+    """A new job's name: as `check_name`, and not ending in '.final' (any case), the suffix of
+    another job's final-phase folder: job ``X.final`` would share it with job ``X``. Existing
+    jobs are still looked up by `check_name` alone (resume, warm start)."""
+    check_name(param, name)
+    if name.lower().endswith(FINAL_SUFFIX):
+        raise JobError(param, name, f"must not end in {FINAL_SUFFIX!r}: <storage>/<job>{FINAL_SUFFIX} "
+                       "holds a job's final phase")
     return name
 
 
@@ -159,7 +178,7 @@ class JobOptions:
                                    gpus, cli=float)
     cpus_per_trial: float = option(1.0, "CPUs per trial.", cpus, cli=float)
     name: str | None = option(None, "Job name [default: <space>-<searcher>-<timestamp>].",
-                              check_name, cli=str, param=False)
+                              new_name, cli=str, param=False)
     tracking_uri: str | None = option(None, "MLflow store [default: $MLFLOW_TRACKING_URI or "
                                       "sqlite:///mlflow.db].", uri, cli=str, metavar="URI", param=False)
     seed: int = option(0, "Seeds the searcher and each child.", integer(0, MAX_SEED), cli=int)

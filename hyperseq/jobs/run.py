@@ -4,7 +4,8 @@ A job is one parent run (tags ``hyperseq.*``; params = options; artifacts: the s
 the ranked trial table, plots; curves by trials completed) and one child run per trial,
 recorded from the workers' per-epoch reports (`hyperseq.tracking.recorder`). Validation
 (`spec.prepare_job`) happens before Ray starts and before any write. The parent run ends
-FINISHED on success, FAILED on an exception and KILLED on Ctrl-C (Tune stops the trials
+FINISHED on success, FAILED on an exception or when every search trial failed (`JobFailed`:
+no answer, and no final phase), and KILLED on Ctrl-C (Tune stops the trials
 gracefully and keeps its state for `Tuner.restore`; the result then has status KILLED).
 
 `resume_search(job)` finishes a job whose driver died (or was interrupted): it reuses the
@@ -14,12 +15,11 @@ trials run again.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -36,6 +36,8 @@ from .watch import StoreWatch
 from .heap import settle_heap
 from .hooks import Forward, active
 from .lock import job_lock
+from .monitor import progress_bar
+from .options import JobFailed
 from .ray_env import ANALYSIS_LOGGER, actors_together, check_cluster, quiet_tune, ray_session, reuse_actors, tune_env
 from .resume import close_interrupted, prepare_resume, space_copy
 from .spec import JobSpec, prepare_job
@@ -65,23 +67,6 @@ def run_search(space: Any, progress: bool = False, callbacks: list | None = None
                **options: Any) -> JobResult:
     """Validate, then run a search job to completion; `options` are `JobOptions` fields."""
     return execute(prepare_job(space, **options), progress=progress, callbacks=callbacks)
-
-
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[int, float | None], None] | None]:
-    """A rich progress bar on stderr (trials done / total, best so far)."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("best reward {task.fields[best]}"), TimeElapsedColumn(),
-                   console=Console(stderr=True))
-    task = bar.add_task(label, total=total, best="-")
-    with bar:
-        yield lambda done, best: bar.update(task, completed=done,
-                                            best="-" if best is None else f"{best:.4g}")
 
 
 # ---- Tune ---------------------------------------------------------------------------------------
@@ -187,7 +172,10 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
         monitor, searcher, written = _search(spec, parent, exp_id, writer, progress,
                                              [watch, *(callbacks or [])], make_tuner, history)
         watch.check(spec.name, spec.experiment_path)
-        status = "FINISHED" if monitor.completed >= spec.trials or searcher.exhausted else "KILLED"
+        searched = monitor.completed >= spec.trials or searcher.exhausted
+        if searched:
+            _check_answered(spec, parent, monitor, writer, written)
+        status = "FINISHED" if searched else "KILLED"
         if status == "FINISHED" and spec.final_top > 0:
             status = _final_phase(spec, parent, exp_id, writer, progress, [watch, *(callbacks or [])])
             watch.check(spec.name, final.final_path(spec))
@@ -216,6 +204,22 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
     return _result(spec, parent, exp_id, status, table)
 
 
+def _check_answered(spec: JobSpec, parent: str, monitor: Any, writer: Any, written: int) -> None:
+    """JobFailed (the parent run then ends FAILED) when no search trial has a result: every
+    one crashed out of its retries. The final phase would otherwise rank only the untested
+    default and call it the answer. A diverged trial has a (floor) result and counts."""
+    if any(reward is not None for reward in monitor.rewards):
+        return
+    writer.wait(written)                               # the failed trials' runs and their errors
+    errors = sorted((run.info.start_time, run.data.tags[T.TAG_ERROR])
+                    for run in open_store(spec.tracking_uri).trial_runs(parent)
+                    if run.data.tags.get(T.TAG_PHASE) != "final" and run.data.tags.get(T.TAG_ERROR))
+    first = errors[0][1] if errors else "none recorded"
+    what = f"all {monitor.completed} search trials failed" if monitor.completed else "no search trial ran"
+    raise JobFailed(f"job {spec.name} failed: {what}, so it has no answer (parent run FAILED); "
+                    f"first error: {first}")
+
+
 def _close_live_runs(spec: JobSpec, parent: str) -> None:
     """Trial runs an abrupt stop left open (a second Ctrl-C skips Tune's own clean-up) end
     KILLED, tagged interrupted: a resume runs those trials again."""
@@ -241,7 +245,7 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
     setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed,
                        gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
-    with _progress(spec.trials, progress, spec.name) as on_progress:
+    with progress_bar(spec.trials, progress, spec.name) as on_progress:
         monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
                              on_progress, history=history, name=spec.name)
         tuner = make_tuner(spec, searcher, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial))
@@ -269,7 +273,7 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
                        phase="final", gather_key=key, gather_size=size)
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
     label = f"{spec.name}.final"
-    with _progress(len(configs), progress, f"{spec.name} (final phase)") as on_progress:
+    with progress_bar(len(configs), progress, f"{spec.name} (final phase)") as on_progress:
         counter = final.Counter(on_progress)
         tuner = final.tuner(spec, configs, make_trainable(setup, spec.cpus_per_trial, spec.gpus_per_trial),
                             [Forward(label)])

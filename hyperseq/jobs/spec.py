@@ -10,7 +10,9 @@ import dataclasses
 import os
 import random
 import re
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from .. import schedulers
 from . import warm
 from ..tracking.probe import writable_dir
 from ..tracking.store import StoreError, check_uri, default_tracking_uri, open_store
-from .options import JobError, JobOptions, check_name
+from .options import FINAL_SUFFIX, JobError, JobOptions, check_name, new_name
 
 PREFLIGHT_SAMPLES = 32
 FINAL_FACTOR = 3               # the final phase's default budget: 3 x --epochs
@@ -148,7 +150,30 @@ def check_storage(given: str | None) -> Path:
     if not writable_dir(ancestor):
         why = "not a directory" if not ancestor.is_dir() else "not writable"
         raise JobError("storage", given or DEFAULT_STORAGE, f"cannot be written: {ancestor} is {why}")
+    why = _write_probe(ancestor)
+    if why:
+        raise JobError("storage", given or DEFAULT_STORAGE, f"cannot be written: {why}")
     return store
+
+
+def _write_probe(directory: Path) -> str | None:
+    """Why a folder and a file cannot be created (and removed) in `directory`, else None.
+
+    Permission bits and mount flags do not tell: a special filesystem (sysfs, procfs) passes
+    both and refuses the first file Ray Tune writes. The probe leaves nothing behind.
+    """
+    try:
+        folder = tempfile.mkdtemp(prefix=".hyperseq-probe-", dir=directory)
+    except OSError as err:
+        return f"cannot create a folder in {directory}: {err.strerror or err}"
+    try:
+        (Path(folder) / "probe").write_bytes(b"")
+        (Path(folder) / "probe").unlink()
+    except OSError as err:
+        return f"cannot create a file in {directory}: {err.strerror or err}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def _tracking_uri(given: str | None) -> str:
@@ -176,11 +201,12 @@ def prepare_job(space: SearchSpace | str | Path, **given: Any) -> JobSpec:
     sp, metric, mode = check_space(space)
     uri = _tracking_uri(options.tracking_uri)
     name = options.name or _unique_name(f"{sp.name}-{options.searcher}-{time.strftime('%Y%m%d-%H%M%S')}", uri)
-    check_name("name", name)
+    new_name("name", name)
     if open_store(uri).job_runs(name):
         raise JobError("name", name, f"a job of that name already exists in {uri}")
-    if (store / name).exists():
-        raise JobError("name", name, f"the Ray Tune directory {store / name} already exists")
+    for folder in (store / name, store / f"{name}{FINAL_SUFFIX}"):
+        if folder.exists():
+            raise JobError("name", name, f"the Ray Tune directory {folder} already exists")
     options = options.replace(name=name, tracking_uri=uri, storage=str(store),
                               scheduler=schedulers.resolve(options.scheduler, options.searcher, options.epochs),
                               final_epochs=options.final_epochs or FINAL_FACTOR * options.epochs,

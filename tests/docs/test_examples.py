@@ -20,7 +20,8 @@ from typing import Iterator
 
 import pytest
 
-from servers import BIN, clean_env, free_port, http_ok, kill_mentioning, mlflow_server, stop_group, wait_until
+from servers import (BIN, clean_env, free_port, http_ok, kill_mentioning, mlflow_server,
+                     ray_head_command, stop_group, wait_until)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -95,12 +96,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     log = tmp / "ray.log"
     with open(log, "w") as out:
         head = subprocess.Popen(
-            [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-             "--port", str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-             "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-             "--num-cpus", "2", "--num-gpus", "0", "--object-store-memory", str(200 * 2**20),
-             "--temp-dir", str(ray_tmp), "--disable-usage-stats"],
-            env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            ray_head_command(ray_tmp, dash), env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     auth = {"Authorization": f"Bearer {token.read_text()}"}
     try:

@@ -21,6 +21,7 @@ from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.mlflow_store import trial_config
 from hyperseq.tracking.store import default_tracking_uri, open_store
+from drivers import usage_error
 
 GOOD = """\
 name: tiny
@@ -93,12 +94,7 @@ def env(tmp_path: Path) -> tuple[CliRunner, Path, list[str]]:
 
 
 def _check(result, words: list[str], tmp: Path) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    assert result.stdout == ""
+    usage_error(result, words)
     assert not (tmp / "mlflow.db").exists() and not (tmp / "ray").exists()
 
 

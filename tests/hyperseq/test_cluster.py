@@ -36,7 +36,7 @@ from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.mlflow_store import trial_config
 from hyperseq.tracking.store import default_tracking_uri, open_store
-
+from servers import ray_head_command
 
 BIN = Path(sys.executable).parent
 AUTH = os.environ.get("HYPERSEQ_TEST_RAY_AUTH", "token")       # or "disabled": both sides without a token
@@ -123,12 +123,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     dash, ml_port = _free_port(), _free_port()
     ray_log, ml_log = open(tmp / "ray.log", "w"), open(tmp / "mlflow.log", "w")
     ray_proc = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-         "--port", str(_free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-         "--ray-client-server-port", str(_free_port()), "--dashboard-agent-listen-port", str(_free_port()),
-         "--num-cpus", "2", "--num-gpus", "0", "--object-store-memory", str(200 * 2**20),
-         "--temp-dir", str(ray_tmp), "--disable-usage-stats"],
-        env=env, cwd=tmp, stdout=ray_log, stderr=subprocess.STDOUT, start_new_session=True)
+        ray_head_command(ray_tmp, dash, _free_port), env=env, cwd=tmp, stdout=ray_log, stderr=subprocess.STDOUT, start_new_session=True)
     ml_proc = subprocess.Popen(
         [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(ml_port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",

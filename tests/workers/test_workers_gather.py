@@ -70,6 +70,10 @@ def test_short_trials_run_on_as_many_actors_as_the_concurrency(ray_cluster, tmp_
     assert result.status == "FINISHED" and len(result.trials) == 40
     assert len(probe.actors) == 2
     assert not kv._internal_kv_list(f"{result.name}/", namespace=NAMESPACE)       # released
+    from hyperseq.tracking.store import open_store
+    runs = open_store(result.tracking_uri).trial_runs(result.parent_run_id)       # each trial's cost
+    assert len(runs) == 40 and all(r.data.metrics["params"] == 0 and r.data.metrics["step_ms"] >= 0
+                                   for r in runs)
 
 
 def test_how_many_actors_start_together(ray_cluster, tmp_path) -> None:
