@@ -58,6 +58,18 @@ def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator)
     return [tuple(p) for p in picked]
 
 
+def uniform(space: SearchSpace, rng: random.Random) -> Pairs:
+    """One config drawn uniformly as `SearchSpace.sample` draws it (the same RNG calls, so the
+    same config), as (slot, token) pairs without the round trip through values."""
+    chosen: dict[str, int] = {}
+    out = []
+    for i, slot in enumerate(space.slots):
+        if space.is_active(slot, chosen):
+            chosen[slot.key] = tok = rng.randrange(len(slot.choices))
+            out.append((i, tok))
+    return tuple(out)
+
+
 def neighbour(space: SearchSpace, key: Pairs, rng: random.Random) -> Pairs:
     """`key` with one active decision changed: to an adjacent value on an ordered scale (one
     or two steps), to any other value otherwise; decisions it switches on are drawn uniformly."""
@@ -168,7 +180,7 @@ class Proposer:
         seen: set[Pairs] = set()
         pool = []
         for _ in range(SPREAD_POOL):
-            key = tuple(self.space.encode_slots(self.space.sample(rng)))
+            key = uniform(self.space, rng)
             if key not in seen and not memory.is_used(key):
                 seen.add(key)
                 pool.append(key)
@@ -191,7 +203,7 @@ class Proposer:
         """Screening candidates beside the policy's: uniform draws (`screen_random`) and
         one-decision moves from the best configs so far (`screen_local`)."""
         rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
-        out = [tuple(self.space.encode_slots(self.space.sample(rng))) for _ in range(self.o.screen_random)]
+        out = [uniform(self.space, rng) for _ in range(self.o.screen_random)]
         elites = [k for k, _ in memory.elites(LOCAL_ELITES)]
         if elites:
             out += [neighbour(self.space, elites[i % len(elites)], rng) for i in range(self.o.screen_local)]
@@ -202,7 +214,7 @@ class Proposer:
         rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
         out: list[Pairs] = []
         for _ in range(64 * k + 64):
-            key = tuple(self.space.encode_slots(self.space.sample(rng)))
+            key = uniform(self.space, rng)
             if key not in seen and not memory.is_used(key):
                 seen.add(key)
                 out.append(key)
@@ -212,6 +224,6 @@ class Proposer:
             left = [key for key in (tuple(self.space.encode_slots(c)) for c in self.space)
                     if key not in seen and not memory.is_used(key)]
             return out + rng.sample(left, k - len(out))
-        extra = [tuple(self.space.encode_slots(self.space.sample(rng))) for _ in range(k - len(out))]
+        extra = [uniform(self.space, rng) for _ in range(k - len(out))]
         self.repeats += len(extra)
         return out + extra
