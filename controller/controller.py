@@ -97,7 +97,7 @@ class Controller:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         with _one_thread():
             model = self._screening_model()
-            if model is None and self._spreading(n):
+            if model is None and self.proposer.spreads(n, self.model, self.memory):
                 chosen, echoes = self.proposer.spread(n, self.model, self.memory, self.rng), []
             else:
                 chosen, echoes = self.proposer.propose(n, self.policy, self.memory, model, self.rng)
@@ -121,13 +121,6 @@ class Controller:
         self.memory.asked(key)
         self.stats["asked"] += 1
         return decode(self.space, key)
-
-    def _spreading(self, n: int) -> bool:
-        """Whether this ask is part of the space-filling first batch (before screening starts)."""
-        o = self.options
-        return (o.space_filling and self.model is not None and o.dedup
-                and len(self.memory.sums) < o.screen_start
-                and self.proposer.size - self.memory.used_count() >= n)
 
     def _screening_model(self) -> RewardModel | None:
         if self.model is None or self.options.screen < 2 or len(self.memory.sums) < max(2, self.options.screen_start):

@@ -172,6 +172,12 @@ class Proposer:
             return pool[:n]
         return [pool[i] for i in model.thompson(pool, n, generator)]
 
+    def spreads(self, n: int, model: RewardModel | None, memory: Memory) -> bool:
+        """Whether an ask of n is part of the space-filling first batch (before screening)."""
+        o = self.o
+        return (o.space_filling and model is not None and o.dedup and len(memory.sums) < o.screen_start
+                and self.size - memory.used_count() >= n)
+
     def spread(self, n: int, model: RewardModel, memory: Memory, generator: torch.Generator) -> list[Pairs]:
         """n untried configs far from every config tried or pending (greedy maximin on the
         reward model's overlap among `SPREAD_POOL` uniform draws): a space-filling first batch,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-import reprlib
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import SpecError, path_part, show  # noqa: F401 (SpecError and show are re-exported)
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")            # always fullmatch: `$` passes "a\n"
 SPACE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -26,31 +27,6 @@ MAX_CHOICES = 10_000          # choices (or grid steps) of one decision
 MAX_SLOTS = 1_000             # token positions, repeat blocks expanded
 MAX_TOTAL_CHOICES = 100_000   # choices summed over every slot
 Scalar = (str, int, float, bool)
-
-
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = _SHORT.maxother = 80
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 6, 6, 6
-
-
-def show(value: Any, limit: int = 200) -> str:
-    """A bounded repr for messages: a spec value can be megabytes (or an alias bomb)."""
-    text = _SHORT.repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _part(key: Any) -> str:
-    """A mapping key as a path component, bounded."""
-    text = str(key) if isinstance(key, (str, int, float, bool)) else show(key)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-class SpecError(ValueError):
-    """An invalid search-space spec. The message names the path and the bad value."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: {message}")
 
 
 @dataclass(frozen=True)
@@ -158,7 +134,7 @@ def index_of(choices: tuple[Any, ...], value: Any) -> int | None:
 def _unknown_keys(path: str, d: dict, allowed: set[str]) -> None:
     for k in d:
         if k not in allowed:
-            raise SpecError(f"{path}.{_part(k)}", f"unknown key {show(k)} (allowed: {', '.join(sorted(allowed))})")
+            raise SpecError(f"{path}.{path_part(k)}", f"unknown key {show(k)} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _when(path: str, raw: Any, slots: dict[str, Slot], local: dict[str, str]) -> list[tuple[str, frozenset[int]]]:
@@ -168,7 +144,7 @@ def _when(path: str, raw: Any, slots: dict[str, Slot], local: dict[str, str]) ->
     for name, want in raw.items():
         key = local.get(name, name) if isinstance(name, str) else name
         if not isinstance(key, str) or key not in slots:
-            raise SpecError(f"{path}.{_part(name)}", f"names no earlier decision (got {show(name)})")
+            raise SpecError(f"{path}.{path_part(name)}", f"names no earlier decision (got {show(name)})")
         ref = slots[key]
         wanted = want if isinstance(want, list) else [want]
         idx = set()

@@ -67,9 +67,9 @@ def test_the_first_batch_is_spread_over_a_scale():
 def test_space_filling_stops_once_screening_starts():
     space = _space({"name": "x", "choices": list(range(21))}, {"name": "y", "choices": list(range(21))})
     ctrl = Controller(space, seed=0, space_filling=True, screen_start=2)
-    assert ctrl._spreading(1)
+    assert ctrl.proposer.spreads(1, ctrl.model, ctrl.memory)
     ctrl.tell(ctrl.ask(2), [0.1, 0.2])
-    assert not ctrl._spreading(1)
+    assert not ctrl.proposer.spreads(1, ctrl.model, ctrl.memory)
 
 
 def test_small_budget_levers_are_options_with_checked_values():

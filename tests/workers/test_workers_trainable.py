@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from ray import tune
 
-from hyperseq.jobs import run_search
+from hyperseq.jobs import JobFailed, run_search
 from search_spaces import SearchSpace
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.mlflow_store import trial_config
@@ -50,9 +50,10 @@ def test_diverged_children_get_the_floor(env) -> None:
 
 @pytest.mark.slow
 def test_crashing_children_fail_and_give_no_reward(env) -> None:
-    result = run_search(_space("crash"), final_top=0, searcher="rnn", trials=2, epochs=1, max_failures=1, **env)
-    parent, children = _children(env, result.name)
-    assert result.status == "FINISHED" and result.best_reward is None and result.best_config is None
+    with pytest.raises(JobFailed, match="all 2 search trials failed.*crashed on purpose"):
+        run_search(_space("crash"), final_top=0, searcher="rnn", trials=2, epochs=1, max_failures=1,
+                   name="crash_all", **env)
+    parent, children = _children(env, "crash_all")
     assert len(children) == 4                                       # 2 trials x (1 try + 1 retry)
     assert sum(r.data.tags.get("hyperseq.retried") == "true" for r in children) == 2
     for run in children:
@@ -60,8 +61,7 @@ def test_crashing_children_fail_and_give_no_reward(env) -> None:
         assert "reward" not in run.data.metrics
         config = trial_config(run)
         assert run.data.params == {"a": str(config["a"]), "b": config["b"], "outcome": "crash"}
-    assert parent.data.metrics["trials_failed"] == 2 and parent.info.status == "FINISHED"
-    assert len(result.trials) == 2 and result.trials["reward"].isna().all()   # one row per trial
+    assert parent.data.metrics["trials_failed"] == 2 and parent.info.status == "FAILED"   # no answer
 
 
 @pytest.mark.slow
