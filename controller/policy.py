@@ -62,25 +62,24 @@ class Policy(nn.Module):
             ) -> tuple[torch.Tensor, torch.Tensor]:
         """Walk every slot once. `choose(slot, logits)` returns (tokens (B,), active (B,) bool);
         returns summed log-probs (B,) and summed entropies (B,) over active slots."""
-        x, state = self.initial(batch)
         logp = self.start.new_zeros(batch)
         ent = self.start.new_zeros(batch)
-        for slot in range(len(self.slot_sizes)):
-            logits, new_state = self.logits(slot, x, state)
+
+        def scored(slot: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            nonlocal logp, ent
             tokens, active = choose(slot, logits)
             log_probs = F.log_softmax(logits, dim=-1)
             m = active.to(logits.dtype)
             logp = logp + m * log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
             ent = ent - m * (log_probs.exp() * log_probs).sum(-1)
-            keep = active.unsqueeze(1)
-            state = [(torch.where(keep, h1, h0), torch.where(keep, c1, c0))
-                     for (h1, c1), (h0, c0) in zip(new_state, state)]
-            x = torch.where(keep, self.embedding(tokens + self.offsets[slot]), x)
+            return tokens, active
+
+        self.walk(batch, scored)
         return logp, ent
 
     def walk(self, batch: int, choose: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """`run` without the log-prob and entropy bookkeeping: for sampling, which keeps only
-        the tokens `choose` picks."""
+        """Walk every slot once, feeding back the tokens `choose(slot, logits)` picks (and
+        holding a row's state where its slot is inactive); no log-probs, as sampling needs none."""
         x, state = self.initial(batch)
         for slot in range(len(self.slot_sizes)):
             logits, new_state = self.logits(slot, x, state)

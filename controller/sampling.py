@@ -59,15 +59,8 @@ def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator)
 
 
 def uniform(space: SearchSpace, rng: random.Random) -> Pairs:
-    """One config drawn uniformly as `SearchSpace.sample` draws it (the same RNG calls, so the
-    same config), as (slot, token) pairs without the round trip through values."""
-    chosen: dict[str, int] = {}
-    out = []
-    for i, slot in enumerate(space.slots):
-        if space.is_active(slot, chosen):
-            chosen[slot.key] = tok = rng.randrange(len(slot.choices))
-            out.append((i, tok))
-    return tuple(out)
+    """One config drawn uniformly as `SearchSpace.sample` draws it, as (slot, token) pairs."""
+    return space.sample_tokens(rng)
 
 
 def neighbour(space: SearchSpace, key: Pairs, rng: random.Random) -> Pairs:
@@ -79,21 +72,17 @@ def neighbour(space: SearchSpace, key: Pairs, rng: random.Random) -> Pairs:
         return key
     i = rng.choice(movable)
     slot, tok = space.slots[i], tokens[i]
+    size = len(slot.choices)
     if slot.ordered:
         step = rng.choice((-2, -1, -1, 1, 1, 2))
-        new = min(len(slot.choices) - 1, max(0, tok + step))
-        new = new if new != tok else (tok - step // abs(step) if 0 <= tok - step // abs(step) < len(slot.choices) else tok)
+        new = min(size - 1, max(0, tok + step))
+        if new == tok:                                  # at an end: one step the other way
+            back = tok - (1 if step > 0 else -1)
+            new = back if 0 <= back < size else tok
     else:
-        new = rng.choice([t for t in range(len(slot.choices)) if t != tok])
+        new = rng.choice([t for t in range(size) if t != tok])
     tokens[i] = new
-    chosen: dict[str, int] = {}
-    out = []
-    for j, s in enumerate(space.slots):
-        if space.is_active(s, chosen):
-            t = tokens[j] if j in tokens else rng.randrange(len(s.choices))
-            chosen[s.key] = t
-            out.append((j, t))
-    return tuple(out)
+    return space.sample_tokens(rng, tokens)
 
 
 def decode(space: SearchSpace, pairs: Pairs) -> dict:
@@ -142,24 +131,23 @@ class Proposer:
                 generator: torch.Generator) -> tuple[list[Pairs], list[Pairs]]:
         """(proposals, told configs the policy redrew on the way)."""
         per_round = max(n, self.o.screen if model is not None else n)
-        extra = self.extra(memory, generator) if model is not None else []
-        sample: Callable[[int], list[Pairs]] = lambda k: draw(policy, self.space, k, generator) + extra
+        extra = self.extra(memory, generator) if model is not None else []   # screened once, in round 0
+        sample: Callable[[int], list[Pairs]] = lambda k: draw(policy, self.space, k, generator)
         if not self.o.dedup:
-            pool = sample(per_round)
+            pool = sample(per_round) + extra
             return self._pick(pool, n, model, generator), []
         remaining = self.size - memory.used_count()
         if remaining < n:
             raise SpaceExhausted(n, remaining)
         pool, seen, echoes = [], set(), []
-        for _ in range(1 + self.o.max_retries):
-            for key in sample(per_round):
+        for round_ in range(1 + self.o.max_retries):
+            for key in sample(per_round) + (extra if round_ == 0 else []):
                 if key in seen or memory.is_used(key):
                     if key in memory.sums and len(echoes) < n:
                         echoes.append(key)
                     continue
                 seen.add(key)
                 pool.append(key)
-            extra = []
             if len(pool) >= n:
                 break
         if len(pool) < n:

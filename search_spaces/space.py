@@ -158,11 +158,20 @@ class SearchSpace:
     # ---- sampling and counting -------------------------------------------------------------
     def sample(self, rng: random.Random) -> dict[str, Any]:
         """One config with every active slot drawn uniformly (the untrained policy's law)."""
+        return self._values({self.slots[i].key: t for i, t in self.sample_tokens(rng)})
+
+    def sample_tokens(self, rng: random.Random, fixed: Mapping[int, int] | None = None) -> tuple[tuple[int, int], ...]:
+        """(slot index, token) pairs of one config: tokens of `fixed` (by slot index) where
+        their slot is active, every other active slot drawn uniformly."""
+        fixed = fixed or {}
         chosen: dict[str, int] = {}
-        for slot in self.slots:
+        out = []
+        for i, slot in enumerate(self.slots):
             if self.is_active(slot, chosen):
-                chosen[slot.key] = rng.randrange(len(slot.choices))
-        return self._values(chosen)
+                tok = fixed[i] if i in fixed else rng.randrange(len(slot.choices))
+                chosen[slot.key] = tok
+                out.append((i, tok))
+        return tuple(out)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every valid config, in lexicographic token order."""
