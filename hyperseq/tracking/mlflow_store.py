@@ -279,6 +279,9 @@ class MlflowStore(Store):
     def get_run(self, run_id: str) -> Run:
         return self.client.get_run(run_id)
 
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in self.client.get_metric_history(run_id, key)]
+
     def download_artifact(self, run_id: str, path: str, dest: str) -> str:
         with temp_env({"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}):   # no bar on stderr
             return self.client.download_artifacts(run_id, path, dest)

@@ -199,6 +199,11 @@ class Store(ABC):
     def download_artifact(self, run_id: str, path: str, dest: str) -> str:
         """Copy an artifact to directory `dest`; return its local path."""
 
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """(step, value) of each value a run logged for metric `key`; [] from a backend that
+        keeps only the latest values (readers then use those)."""
+        return []
+
 
 @functools.lru_cache(maxsize=8)
 def open_store(uri: str) -> Store:
