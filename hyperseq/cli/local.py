@@ -18,7 +18,7 @@ import click
 
 from .errors import Fail, option_error
 from .options import job_options
-from .output import FORMATS, emit, report
+from .output import FORMATS, emit, front_title, report
 
 TRACKING_HELP = "MLflow store [default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db]."
 tracking_option = click.option("--tracking-uri", default=None, metavar="URI", help=TRACKING_HELP)
@@ -83,8 +83,11 @@ def resume(job: str, tracking_uri: str | None, storage: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--all", "all_jobs", is_flag=True, help="Rank trials across jobs.")
 @click.option("--space", default=None, help="With --all: only jobs of this space.")
+@click.option("--pareto", is_flag=True,
+              help="JOB's Pareto front: its feasible non-dominated search trials, best first by "
+                   "the first objective (one objective: its best trial).")
 @tracking_option
-def best(job: str | None, top: int, fmt: str, all_jobs: bool, space: str | None,
+def best(job: str | None, top: int, fmt: str, all_jobs: bool, space: str | None, pareto: bool,
          tracking_uri: str | None) -> None:
     """Top configurations of JOB (or of every job with --all) from MLflow."""
     from ..tracking.query import JobNotFound, best_across_jobs, best_configs
@@ -94,14 +97,16 @@ def best(job: str | None, top: int, fmt: str, all_jobs: bool, space: str | None,
         raise Fail("give either JOB or --all")
     if space is not None and not all_jobs:
         raise Fail("--space only applies with --all")
+    if pareto and all_jobs:
+        raise Fail("--pareto applies to one JOB, not --all (jobs may have other objectives)")
     try:
         if all_jobs:
             df = best_across_jobs(space, top=top or None, tracking_uri=tracking_uri)
         else:
-            df = best_configs(job, top=top or None, tracking_uri=tracking_uri)
+            df = best_configs(job, top=top or None, tracking_uri=tracking_uri, pareto=pareto)
     except JobNotFound as err:
         raise option_error(err) from None
-    emit(df, fmt, f"best configurations: {job or 'all jobs'}")
+    emit(df, fmt, front_title(job, df) if pareto else f"best configurations: {job or 'all jobs'}")
 
 
 @click.command()

@@ -36,14 +36,17 @@ def print_table(df: Any, title: str, metric: str | None = None) -> None:
     columns = [c for c in df.columns if c not in drop]
     if "trial_id" in df.columns:                       # params that vary first: what was searched
         from ..tracking.query import TRIAL_COLUMNS
+        fixed = [*TRIAL_COLUMNS, *df.attrs.get("front_columns", ())]      # a front's objectives too
         searched = df[~df["default"].astype(bool)] if "default" in df.columns else df   # not the task's defaults
-        params = sorted((c for c in columns if c not in TRIAL_COLUMNS),
+        params = sorted((c for c in columns if c not in fixed),
                         key=lambda c: searched[c].astype(str).nunique() <= 1)
-        columns = [c for c in columns if c in TRIAL_COLUMNS] + params[:TABLE_COLUMNS]
+        columns = [c for c in columns if c in fixed] + params[:TABLE_COLUMNS]
         if "metric" in columns and "reward" in columns:
             columns.remove("metric")
             columns.insert(columns.index("reward"), "metric")
     metric = metric or getattr(df, "attrs", {}).get("metric")
+    if metric in columns and "metric" in columns:      # a front's objective column says it by name
+        columns.remove("metric")
     headers = {"metric": metric} if metric and "trial_id" in df.columns and metric not in df.columns else {}
     for c in columns:
         table.add_column(str(headers.get(c, c)), overflow="fold")
@@ -56,6 +59,21 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+def front_title(job: str, df: Any) -> str:
+    """The title of JOB's Pareto front table (its objectives and constraints); what a reader
+    should know about the rows (one objective, none feasible, cut by --top) goes to stderr."""
+    objectives, constraints = df.attrs.get("objectives", []), df.attrs.get("constraints", [])
+    size = df.attrs.get("front_size", len(df))
+    if len(objectives) == 1:
+        click.echo(f"note: job {job} has one objective ({objectives[0]}): its front is its best "
+                   "feasible search trial", err=True)
+    if size == 0:
+        click.echo(f"note: job {job} has no feasible search trial with every objective recorded", err=True)
+    elif len(df) < size:
+        click.echo(f"note: showing {len(df)} of the front's {size} trials (--top 0 for all)", err=True)
+    return f"Pareto front: {job} ({', '.join(objectives)}{'; ' if constraints else ''}{', '.join(constraints)})"
 
 
 def emit_row(row: dict[str, Any], fmt: str) -> None:

@@ -30,7 +30,7 @@ from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import best_configs
 from ..tracking.store import StoreError, open_store
-from . import final, plots, state, warm
+from . import final, pareto_plot, plots, state, warm
 from .state import StateKeeper
 from .watch import StoreWatch
 from .heap import settle_heap
@@ -183,6 +183,7 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
         flushed = writer.wait(written)                 # the trial runs (the plots may still render)
         watch.check(spec.name, spec.experiment_path)
         monitor.plot()                     # (already queued at the last completion, unless cut short)
+        writer.submit(pareto_plot.log_pareto_plot, spec.tracking_uri, parent, spec.name)   # (2+ objectives)
         table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
         open_store(spec.tracking_uri).log_text(parent, table.to_csv(index=False), "best_configs.csv")
         flushed = writer.flush() and flushed

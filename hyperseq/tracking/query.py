@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from .front import search_points
 from .mlflow_store import trial_config
 from .store import default_tracking_uri, open_store
 from .tags import (TAG_DEFAULT, TAG_JOB, TAG_METRIC, TAG_MODE, TAG_PHASE, TAG_SEARCHER, TAG_SPACE,
@@ -45,11 +46,12 @@ def job_run(job: str, tracking_uri: str | None = None) -> Any:
     return runs[0]
 
 
-def _trial_rows(uri: str, parent: Any) -> list[dict[str, Any]]:
+def _trial_rows(uri: str, parent: Any, runs: list[Any] | None = None) -> list[dict[str, Any]]:
+    """One row per trial run of `parent` (or per run of `runs`, some of them)."""
     metric = parent.data.tags.get(TAG_METRIC, "")
     job = parent.data.tags.get(TAG_JOB, "")
     rows = []
-    for run in open_store(uri).trial_runs(parent.info.run_id):
+    for run in open_store(uri).trial_runs(parent.info.run_id) if runs is None else runs:
         value = _latest(run, f"best_{metric}")
         rows.append({
             "trial_id": run.data.tags.get(TAG_TRIAL, run.info.run_name),
@@ -100,26 +102,60 @@ def _rank(rows: list[dict[str, Any]], top: int | None) -> pd.DataFrame:
     df = pd.DataFrame(rows).sort_values("reward", ascending=False, na_position="last", kind="stable")
     df = df.sort_values("phase", key=lambda phase: phase != "final", kind="stable")
     df = df.drop_duplicates(["job", "trial_id"])       # a retried trial keeps its best run
-    if top:
-        df = df.head(top)
+    return _table(df.head(top) if top else df)
+
+
+def _table(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    """Ranked rows (in order) as the trial table: rank, TRIAL_COLUMNS (after trial_id and
+    phase, the `extra` columns), then one column per param."""
+    columns = TRIAL_COLUMNS[:3] + list(extra or []) + [c for c in TRIAL_COLUMNS[3:] if c not in (extra or ())]
     configs = pd.DataFrame(list(df.pop("_config")), index=df.index, dtype=object)
-    configs = configs[[c for c in configs.columns if c not in TRIAL_COLUMNS]]
+    configs = configs[[c for c in configs.columns if c not in columns]]
     for i in df.index[df["default"].to_numpy(bool)]:                  # config {}: every key at the task's default
         for key, value in task_defaults(df.at[i, "_task"], list(configs.columns)).items():
             if key not in configs.columns or pd.isna(configs.at[i, key]):
                 configs.loc[i, key] = value
     metrics = set(df.pop("_metric"))
     df.insert(0, "rank", range(1, len(df) + 1))
-    out = pd.concat([df[TRIAL_COLUMNS], configs], axis=1).reset_index(drop=True)
+    out = pd.concat([df[columns], configs], axis=1).reset_index(drop=True)
     if len(metrics) == 1:
         out.attrs["metric"], out.attrs["mode"] = metrics.pop()
     return out
 
 
-def best_configs(job: str, top: int | None = 10, tracking_uri: str | None = None) -> pd.DataFrame:
-    """Top `top` configurations of a job by reward: rank, trial_id, reward, metric, ..., params."""
+def best_configs(job: str, top: int | None = 10, tracking_uri: str | None = None,
+                 pareto: bool = False) -> pd.DataFrame:
+    """Top `top` configurations of a job by reward: rank, trial_id, reward, metric, ..., params.
+
+    With `pareto`, the job's feasible non-dominated search trials instead (`pareto_configs`)."""
     uri = _uri(tracking_uri)
-    return _rank(_trial_rows(uri, job_run(job, uri)), top)
+    parent = job_run(job, uri)
+    if pareto:
+        return pareto_configs(uri, parent, top)
+    return _rank(_trial_rows(uri, parent), top)
+
+
+def pareto_configs(uri: str, parent: Any, top: int | None = None) -> pd.DataFrame:
+    """The Pareto front of a job (`front.search_points`: its search trials, each objective at
+    the trial's best epoch by the first): one row per feasible non-dominated trial, best first
+    by the first objective, `top` of them (None: all). After trial_id and phase come the
+    objective columns (named by their metrics, in their own direction), the constraint metrics
+    and ``feasible``. ``df.attrs``: "objectives" and "constraints" (as given to the job),
+    "front_size" (the whole front's, before `top`) and "front_columns" (those columns). A job
+    with one objective has a front of its best feasible trial (several on a tie)."""
+    objectives, constraints, points = search_points(uri, parent)
+    front = sorted((p for p in points if p.on_front), key=lambda p: p.point or [])
+    rows = _trial_rows(uri, parent, [p.run for p in front])
+    names = list(dict.fromkeys([o.name for o in objectives] + [c.name for c in constraints]))
+    for row, p in zip(rows, front):
+        row.update({name: p.values.get(name, math.nan) for name in names}, feasible=p.feasible)
+    if rows:
+        out = _table(pd.DataFrame(rows).head(top or len(rows)), names + ["feasible"])
+    else:
+        out = pd.DataFrame(columns=TRIAL_COLUMNS[:3] + names + ["feasible"] + TRIAL_COLUMNS[3:])
+    out.attrs.update(objectives=[str(o) for o in objectives], constraints=[str(c) for c in constraints],
+                     front_size=len(front), front_columns=names + ["feasible"])
+    return out
 
 
 def best_across_jobs(space: str | None = None, top: int | None = 10,
