@@ -35,13 +35,13 @@ def log_pareto_plot(uri: str, run_id: str, name: str) -> None:
     objectives or more (nothing otherwise). A plot that fails to render is skipped with a
     warning (the job's results do not depend on it); a store that refuses the write raises, as
     every writer call does."""
-    from ..tracking.front import job_objectives, search_points
+    from ..tracking.front import recorded_objectives, search_points
     from ..tracking.store import open_store
     store = open_store(uri)
-    parent = store.get_run(run_id)
-    if len(job_objectives(parent)[0]) < 2:
-        return
     try:
+        parent = store.get_run(run_id)
+        if len(recorded_objectives(parent)[0]) < 2:      # one objective: nothing read, nothing drawn
+            return
         objectives, constraints, points = search_points(uri, parent)
         data = png(pareto_figure(points, objectives, constraints, name))
     except Exception as err:                  # noqa: BLE001 - a plot is not worth the job

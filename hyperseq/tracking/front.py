@@ -50,25 +50,30 @@ class TrialPoint:
         return self.violation <= 0
 
 
-def job_objectives(parent: Any) -> tuple[list[Objective], list[Constraint]]:
+def recorded_objectives(parent: Any) -> tuple[list[Objective], list[Constraint]]:
     """The job's objectives and constraints from its options tag; without recorded objectives,
     the task metric in its mode (none at all for a run without a metric)."""
     try:
         options = json.loads(parent.data.tags.get(TAG_OPTIONS) or "{}")
     except json.JSONDecodeError:
         options = {}
-    objectives = [parse_objective(text) for text in options.get("objective") or ()]
-    constraints = [parse_constraint(text) for text in options.get("constraint") or ()]
+    objectives = [parse_objective(text) for text in _texts(options.get("objective"))]
+    constraints = [parse_constraint(text) for text in _texts(options.get("constraint"))]
     metric, mode = parent.data.tags.get(TAG_METRIC), parent.data.tags.get(TAG_MODE)
     if not objectives and metric and mode in ("min", "max"):
         objectives = [Objective(metric, mode)]
     return objectives, constraints
 
 
+def _texts(value: Any) -> tuple[str, ...]:
+    """A recorded repeatable option: a list of strings (one string: itself; null: none)."""
+    return (value,) if isinstance(value, str) else tuple(value or ())
+
+
 def search_points(uri: str, parent: Any) -> tuple[list[Objective], list[Constraint], list[TrialPoint]]:
     """The job's objectives, constraints and search-phase trials as points, the front marked
     (see the module docstring for which trials, which epoch and which front)."""
-    objectives, constraints = job_objectives(parent)
+    objectives, constraints = recorded_objectives(parent)
     store = open_store(uri)
     metric = parent.data.tags.get(TAG_METRIC)
     kept: dict[str, TrialPoint] = {}
@@ -121,4 +126,4 @@ def _best_step(store: Store, run: Any, first: Objective, metric: str | None) -> 
     return int(step), float(value)
 
 
-__all__ = ["TrialPoint", "epoch_values", "job_objectives", "search_points"]
+__all__ = ["TrialPoint", "epoch_values", "recorded_objectives", "search_points"]
