@@ -3,22 +3,20 @@
 Everything goes through `MlflowClient` with an explicit tracking URI (no fluent global state),
 so one process can serve several stores and worker threads. Several processes creating a fresh
 sqlite database at once corrupt it: the driver creates the store before any helper uses it, and
-drivers serialise the creation with a lock file beside the db (`_creation_lock`). Why not MLflow's
-Ray Tune callback: it leaves runs RUNNING after a restore.
+opens it through `sqlite_file.open_client` (a lock file for hyperseq's processes, a side file
+and a wait for any other program creating it). Why not MLflow's Ray Tune callback: it leaves
+runs RUNNING after a restore.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import json
 import logging
 import math
-import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
@@ -28,6 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from ..envvars import temp_env
 from .bulk import RunRows, insert_runs
 from .probe import probe_store
+from .sqlite_file import open_client
 from .store import ChildRunHandle, FinishedTrial, Store, local_path, now_ms
 from .tags import (EXPERIMENT, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB,
                    TAG_KIND, TAG_TRIAL)
@@ -74,41 +73,6 @@ def _run_rows(parent_run_id: str, job: str, trial: FinishedTrial) -> RunRows:
                    {k: str(v) for k, v in trial.config.items()}, metrics)
 
 
-@contextlib.contextmanager
-def _creation_lock(path: Path) -> Iterator[None]:
-    """``<db>.lock`` beside a sqlite store, held (`fcntl.flock`, blocking) while a process opens
-    it: MLflow creates the tables on first use, and two processes doing so at once corrupt the
-    new database (duplicate columns, a failed migration). The kernel releases it if the holder dies."""
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _create_sqlite(path: Path) -> None:
-    """Create a sqlite store's tables aside and rename the file into place: a process killed
-    while MLflow runs its migrations (a second or two) leaves no half-made store behind."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-    for stale in path.parent.glob(f".{path.name}.creating-*"):       # a killed creator's
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    base = path.parent if path.suffix else path
-    SqlAlchemyStore(f"sqlite:///{tmp}", (base / "mlartifacts").resolve().as_uri()).engine.dispose()
-    _use_wal(tmp)
-    os.replace(tmp, path)
-
-
-def _use_wal(path: Path) -> None:
-    """Write-ahead logging for a sqlite store we create: a commit costs one fsync, not
-    several, and readers (queries, the UI) no longer block the writer. The mode is stored in
-    the database file; stores created elsewhere are left as they are."""
-    import sqlite3
-    with contextlib.closing(sqlite3.connect(path)) as con:
-        con.execute("PRAGMA journal_mode=WAL")
-
-
 class MlflowChildRun(ChildRunHandle):
     """A trial's child run: params with the first epoch, per-epoch metrics, final status."""
 
@@ -137,16 +101,12 @@ class MlflowStore(Store):
     def client(self) -> MlflowClient:
         """Built on first use: building it creates a local store, which `exists` must not.
         The store is probed first (short timeouts): MLflow itself retries for minutes. A sqlite
-        store is opened under `_creation_lock` (its first use creates the tables)."""
+        store is opened by `sqlite_file.open_client` (its first use creates the tables)."""
         probe_store(self.uri)
         path = local_path(self.uri)
         if path is None or not self.uri.startswith("sqlite:"):
             return MlflowClient(tracking_uri=self.uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _creation_lock(path):
-            if not path.exists() or path.stat().st_size == 0:
-                _create_sqlite(path)
-            return MlflowClient(tracking_uri=self.uri)
+        return open_client(self.uri, path)
 
     def probe(self, write: bool = False) -> None:
         probe_store(self.uri, write)
