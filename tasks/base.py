@@ -162,6 +162,8 @@ class Task(abc.ABC):
     mode: str  # "min" or "max"
     config_cls: type  # the task's config dataclass (a TrainConfig subclass)
     throughput_key: str  # "tokens_per_s" or "seqs_per_s" (also reported as "throughput")
+    val_metrics: tuple[str, ...] = ()  # what evaluate() returns (the metric among them): what a
+    #                                    job may name as an objective or constraint, with params, step_ms
     per_layer: tuple[str, ...] = ()  # config keys that may also arrive as key_1..key_L
     full_validation: Mapping[str, Any] = {}  # config overrides that score on the whole val split
 

@@ -81,6 +81,7 @@ class CharLMTask(Task):
     mode = "min"
     config_cls = CharLMConfig
     throughput_key = "tokens_per_s"
+    val_metrics = ("val_loss", "val_bpc")
     per_layer = ("hidden",)
     full_validation = {"eval_chars": 1 << 40}  # capped by the split's length: all of it
 

@@ -42,6 +42,7 @@ class NoopTask:
     name = "noop"
     metric = "score"
     mode = "max"
+    val_metrics = ("score",)
     defaults: dict[str, Any] = {}
 
     def parse(self, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -136,6 +136,7 @@ class PointerNetTask(Task):
     mode = "max"
     config_cls = PointerConfig
     throughput_key = "seqs_per_s"
+    val_metrics = ("val_seq_acc", "val_pos_acc", "val_area_coverage")   # the last: convex_hull only
 
     def check(self, cfg: PointerConfig, layered: dict) -> None:
         super().check(cfg, layered)

@@ -181,6 +181,7 @@ class Seq2SeqTask(Task):
     mode = "max"
     config_cls = Seq2SeqConfig
     throughput_key = "tokens_per_s"
+    val_metrics = ("val_exact_match", "val_token_acc", "val_loss")
 
     def __init__(self) -> None:
         self.last_attention: dict | None = None  # see the module docstring

@@ -8,6 +8,8 @@ epoch so a scheduler (ASHA) can stop it there. Each report carries:
 - ``epoch`` and ``trial_done`` (True on the last report: budget reached or diverged);
 - ``child``: what the trial's MLflow child run records for this epoch (the task's finite
   metrics, reward, ``best_<metric>``, ``best_epoch``, ``fidelity`` = epochs done / budget);
+- ``objectives`` and ``constraints`` (multi-objective or constrained jobs, `_objectives`): what
+  the searcher is told beside the reward, and ``feasible`` in ``child``;
 - ``child_tags`` (first report only): the device the child trained on and the Ray node
   (``hyperseq.node`` = node id, ``hyperseq.node_ip``).
 
@@ -32,6 +34,7 @@ from tasks import get_task
 
 from .device import granted_gpus, trial_device, trial_resources
 from .gather import gather
+from .objectives import Constraint, Objective, constraint_values, feasible, rewards
 from .rewards import BestEpoch, reward_rule
 
 
@@ -51,6 +54,8 @@ class TrialSetup:
     #                            validation split (the task's `full_validation` overrides)
     gather_key: str = ""       # the experiment's trial actors start together (`workers.gather`):
     gather_size: int = 1       # each one's first trial waits for this many (1: no wait)
+    objectives: tuple[Objective, ...] = ()     # a multi-objective job's (the first is `metric`)
+    constraints: tuple[Constraint, ...] = ()   # a constrained job's
 
 
 PHASE_TAG = "hyperseq.phase"
@@ -104,6 +109,21 @@ def _config(config: Mapping[str, Any], setup: TrialSetup, task: Any) -> tuple[di
     return {**config, **getattr(task, "full_validation", {})}, tags
 
 
+def _objectives(report: dict[str, Any], metrics: Mapping[str, Any], best: BestEpoch,
+                setup: TrialSetup) -> None:
+    """A multi-objective job's ``objectives`` (the best epoch's vector, higher is better; None
+    once diverged or before a finite epoch: the trial tells nothing) and a constrained job's
+    ``constraints`` (the best epoch's, else this epoch's: a diverged trial still has its size),
+    with ``feasible`` (0/1) on the trial's run."""
+    source = None if best.diverged else best.best
+    if len(setup.objectives) > 1:
+        report["objectives"] = None if source is None else rewards(source, setup.objectives)
+    if setup.constraints:
+        values = constraint_values(source or metrics, setup.constraints)
+        report["constraints"] = values
+        report["child"]["feasible"] = float(feasible(values))
+
+
 def run_trial(config: Mapping[str, Any], setup: TrialSetup) -> None:
     """Train one configuration and report every epoch (see the module docstring)."""
     trial_id = tune.get_context().get_trial_id() or "local"
@@ -128,6 +148,7 @@ def run_trial(config: Mapping[str, Any], setup: TrialSetup) -> None:
         report: dict[str, Any] = {"reward": reward, "epoch": int(metrics.get("epoch", best.epochs)),
                                   "trial_done": done, "diverged": best.diverged,
                                   "child": _child(metrics, best, setup, reward)}
+        _objectives(report, metrics, best, setup)
         if tags:
             report["child_tags"], tags = tags, None
         tune.report(report)

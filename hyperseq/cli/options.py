@@ -15,7 +15,9 @@ def job_options() -> list[click.Option]:
         meta = f.metadata
         kind: Any = click.Choice(meta["choices"]()) if meta["choices"] else meta["cli"]
         default = "" if f.name == "controller_options" else f.default
+        if meta["multiple"]:                          # repeatable: a tuple, () when not given
+            default = ()
         out.append(click.Option(["--" + f.name.replace("_", "-")], type=kind, default=default,
-                                show_default=default not in (None, ""), help=meta["help"],
-                                metavar=meta["metavar"]))
+                                show_default=default not in (None, "", ()), help=meta["help"],
+                                metavar=meta["metavar"], multiple=meta["multiple"]))
     return out

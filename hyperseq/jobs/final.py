@@ -10,6 +10,11 @@ size the space sets, as the finalists do (a space fixing ``data_path`` to the us
 not be answered by a model of another corpus); it is planned with every value written out, so
 its run's params are what it trained with. The plan (the configurations) is written to the parent run before
 the phase starts (tag ``hyperseq.final_configs``), so a resume runs the same plan.
+
+A job with several objectives or a constraint (`ranked`) retrains its best feasible configs:
+feasible first, then Pareto rank, then the first objective; its answer (`answer`) is the best
+feasible final by the first objective. A constrained job whose search found no feasible trial
+fails (`check_feasible`) rather than answer with a config that breaks its constraint.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import math
 import re
 from typing import Any
 
+from controller.pareto import front_ranks, violation
 from tasks import TASKS, get_task
 from workers.trainable import FINAL_KEY
 
@@ -25,8 +31,10 @@ from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import task_defaults
 from ..tracking.store import open_store
+
+from .objectives import constraint_values, point
 from .ray_env import reuse_actors
-from .options import FINAL_SUFFIX
+from .options import FINAL_SUFFIX, JobFailed
 from .spec import JobSpec
 
 TAG_PLAN = "hyperseq.final_configs"
@@ -43,7 +51,7 @@ def plan(spec: JobSpec, parent: str) -> list[dict[str, Any]]:
     recorded = store.get_run(parent).data.tags.get(TAG_PLAN)
     if recorded:
         return json.loads(recorded)
-    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    best: dict[str, tuple[float, dict[str, Any], Any]] = {}
     for run in store.trial_runs(parent):
         reward = run.data.metrics.get("reward")
         if run.info.status != "FINISHED" or run.data.tags.get(T.TAG_PHASE) == "final" or \
@@ -52,11 +60,74 @@ def plan(spec: JobSpec, parent: str) -> list[dict[str, Any]]:
         config = trial_config(run)
         key = json.dumps(config, sort_keys=True)
         if key not in best or reward > best[key][0]:
-            best[key] = (reward, config)
-    top = sorted(best.values(), key=lambda rc: -rc[0])[: spec.final_top]
-    configs = [config for _, config in top] + [{**default_config(spec.space), DEFAULT_MARK: True}]
+            best[key] = (reward, config, run)
+    top = ranked(spec, list(best.values()))[: spec.final_top]
+    configs = [config for _, config, _ in top] + [{**default_config(spec.space), DEFAULT_MARK: True}]
     store.set_tags(parent, {TAG_PLAN: json.dumps(configs, sort_keys=True)})
     return configs
+
+
+def ranked(spec: JobSpec, trials: list[tuple[float, dict[str, Any], Any]]) -> list[tuple[float, dict[str, Any], Any]]:
+    """(reward, config, run) best first: by reward; in a multi-objective or constrained job,
+    feasible first, then by Pareto rank (`controller.pareto.front_ranks`, which orders the
+    infeasible by violation), then by reward (the first objective). A trial missing an
+    objective's metric comes after those with all of them."""
+    by_reward = sorted(trials, key=lambda t: -t[0])
+    if not spec.several:
+        return by_reward
+    views = [_view(spec, run) for _, _, run in by_reward]
+    viol = [_violation(spec, run, view) for (_, _, run), view in zip(by_reward, views)]
+    points = [point(view, spec.objectives) for view in views]
+    whole = [i for i, p in enumerate(points) if p is not None]
+    ranks = dict(zip(whole, front_ranks([points[i] for i in whole], [viol[i] for i in whole])))
+    order = sorted(range(len(by_reward)), key=lambda i: (viol[i] > 0, i not in ranks, ranks.get(i, 0), i))
+    return [by_reward[i] for i in order]
+
+
+def _view(spec: JobSpec, run: Any) -> dict[str, float]:
+    """A trial's metrics as its run holds them (the last epoch's), with its best-epoch value of
+    the job's metric (``best_<metric>``), the objective its best epoch was chosen by."""
+    metrics = dict(run.data.metrics)
+    if f"best_{spec.metric}" in metrics:
+        metrics[spec.metric] = metrics[f"best_{spec.metric}"]
+    return metrics
+
+
+def _violation(spec: JobSpec, run: Any, view: dict[str, float]) -> float:
+    """0 for a trial its worker marked feasible (its best epoch's constraint values), else the
+    total violation of its run's metrics (at least a little: the worker said infeasible)."""
+    if not spec.constraints or run.data.metrics.get("feasible") == 1:
+        return 0.0
+    computed = violation(constraint_values(view, spec.constraints))
+    return max(computed, 1e-12) if "feasible" in run.data.metrics else computed
+
+
+def check_feasible(spec: JobSpec, parent: str) -> None:
+    """JobFailed when a constrained job's search found no feasible trial: it has no answer (an
+    infeasible one would break the promise the constraint makes). The message names the
+    constraints; the parent run then ends FAILED."""
+    if not spec.constraints:
+        return
+    runs = [run for run in open_store(spec.tracking_uri).trial_runs(parent)
+            if run.data.tags.get(T.TAG_PHASE) != "final"]
+    if any(run.data.metrics.get("feasible") == 1 for run in runs):
+        return
+    bounds = " and ".join(str(c) for c in spec.constraints)
+    raise JobFailed(f"job {spec.name} failed: none of its {len(runs)} search trials satisfies {bounds}, "
+                    "so it has no answer (parent run FAILED); loosen the constraint or search more")
+
+
+def answer(spec: JobSpec, parent: str, table: Any) -> Any:
+    """The job's answer: the first row of the ranked trial table (`best_configs`: final phase
+    first, then by reward) with a reward and, in a constrained job, marked feasible: the best
+    feasible final, else the best feasible search trial (when no final is feasible). None if
+    none qualifies."""
+    rows = [row for _, row in table.iterrows() if row["reward"] == row["reward"]]    # not NaN
+    if spec.constraints and rows:
+        feasible = {run.info.run_id for run in open_store(spec.tracking_uri).trial_runs(parent)
+                    if run.data.metrics.get("feasible") == 1}
+        rows = [row for row in rows if row["run_id"] in feasible]
+    return rows[0] if rows else None
 
 
 def fixed_decisions(space: Any) -> dict[str, Any]:

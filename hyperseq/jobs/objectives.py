@@ -1,54 +1,27 @@
 """A job's objectives and constraints: ``--objective NAME:min|max`` and ``--constraint "NAME<=V"``.
 
-One place parses them and turns a trial's metrics into what the rest of the service needs:
-the point to minimise (`controller.pareto`'s convention: a maximised metric is negated), the
-searchers' objective vector (higher is better, as rewards are) and Optuna-style constraint
-values (``<= 0`` is satisfied: ``metric - bound`` for ``<=``, ``bound - metric`` for ``>=``).
-A missing or non-finite metric makes the trial's point None (it tells nothing), and a
-constraint on a missing metric counts as violated, so an answer never rests on a guess.
+One place parses them (the `JobOptions` checks), says which metrics a task's job may name,
+and re-exports what turns a trial's metrics into what the rest of the service needs (defined
+in `workers.objectives`, where the trials compute them): the point to minimise
+(`controller.pareto`'s convention: a maximised metric is negated), the searchers' objective
+vector (higher is better, as rewards are) and Optuna-style constraint values (``<= 0`` is
+satisfied: ``metric - bound`` for ``<=``, ``bound - metric`` for ``>=``). A missing or
+non-finite metric makes the trial's point None (it tells nothing), and a constraint on a
+missing metric counts as violated, so an answer never rests on a guess.
 """
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from controller.pareto import violation
+from workers.objectives import Constraint, Objective, constraint_values, point, rewards
 
+COST_METRICS = ("params", "step_ms")   # every task reports them each epoch (`tasks.base.Task.train`)
 MODES = ("min", "max")
 _OBJECTIVE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*:\s*([A-Za-z]+)\s*")
 _CONSTRAINT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=)\s*(\S+)\s*")
-
-
-@dataclass(frozen=True)
-class Objective:
-    """One metric to optimise in its own direction."""
-
-    name: str
-    mode: str            # "min" or "max"
-
-    def __str__(self) -> str:
-        return f"{self.name}:{self.mode}"
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """One bound a trial's metric must respect to be feasible."""
-
-    name: str
-    op: str              # "<=" or ">="
-    bound: float
-
-    def value(self, metrics: Mapping[str, Any]) -> float:
-        """Optuna's constraint value: <= 0 when satisfied; +inf when the metric is missing."""
-        got = _number(metrics.get(self.name))
-        if got is None:
-            return math.inf
-        return got - self.bound if self.op == "<=" else self.bound - got
-
-    def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.bound:g}"
 
 
 def parse_objective(text: Any) -> Objective:
@@ -86,37 +59,31 @@ def check_directions(objectives: Sequence[Objective]) -> None:
         seen[obj.name] = obj.mode
 
 
-def point(metrics: Mapping[str, Any], objectives: Sequence[Objective]) -> list[float] | None:
-    """The trial's objectives as a point to minimise; None if any is missing or not finite."""
-    out = []
-    for obj in objectives:
-        got = _number(metrics.get(obj.name))
-        if got is None:
-            return None
-        out.append(got if obj.mode == "min" else -got)
-    return out
-
-
-def rewards(metrics: Mapping[str, Any], objectives: Sequence[Objective]) -> list[float] | None:
-    """The objective vector a searcher is told: each higher-is-better (the point negated)."""
-    p = point(metrics, objectives)
-    return None if p is None else [-x for x in p]
-
-
-def constraint_values(metrics: Mapping[str, Any], constraints: Sequence[Constraint]) -> list[float]:
-    return [c.value(metrics) for c in constraints]
-
-
 def is_feasible(metrics: Mapping[str, Any], constraints: Sequence[Constraint]) -> bool:
     return violation(constraint_values(metrics, constraints)) <= 0
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+def task_metrics(task: Any) -> tuple[str, ...]:
+    """What a job of `task` may name: its metric, the other validation metrics it reports
+    (`val_metrics`), and the cost every task reports (``params``, ``step_ms``)."""
+    names = (task.metric, *getattr(task, "val_metrics", ()), *COST_METRICS)
+    return tuple(dict.fromkeys(names))
 
 
-__all__ = ["Constraint", "Objective", "check_directions", "constraint_values", "is_feasible",
-           "parse_constraint", "parse_objective", "point", "rewards"]
+def job_objectives(objective: Sequence[str] | None, constraint: Sequence[str] | None, metric: str,
+                   mode: str) -> tuple[list[Objective], list[Constraint]]:
+    """A job's objectives (default: its metric in its mode) and constraints, from the option
+    values (already checked by `JobOptions`)."""
+    objectives = [parse_objective(text) for text in objective or ()] or [Objective(metric, mode)]
+    return objectives, [parse_constraint(text) for text in constraint or ()]
+
+
+def several(objective: Sequence[str] | None, constraint: Sequence[str] | None) -> bool:
+    """Whether the job is multi-objective or constrained: its trials report vectors and
+    constraint values, and its finalists and answer are chosen by feasibility and rank."""
+    return len(objective or ()) > 1 or bool(constraint)
+
+
+__all__ = ["COST_METRICS", "Constraint", "Objective", "check_directions", "constraint_values",
+           "is_feasible", "job_objectives", "parse_constraint", "parse_objective", "point", "rewards",
+           "several", "task_metrics"]

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 from controller.pairs import format_pairs, parse_pairs
 
 from .. import schedulers, searchers
+from .objectives import check_directions, parse_constraint, parse_objective
 from ..tracking.store import StoreError, check_uri
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -150,13 +151,35 @@ def pairs(param: str, value: Any) -> dict[str, Any]:
         raise JobError(param, value, str(err)) from None
 
 
+def repeated(parse: Callable[[str], Any], whole: Callable[[list], None] | None = None) -> Callable[[str, Any], Any]:
+    """A repeatable option: strings, each parsed by `parse`, then `whole` checks them together
+    (both raise ValueError); normalised to a tuple of the parsed values' text, None if empty."""
+    def check(param: str, value: Any) -> tuple[str, ...] | None:
+        texts = (value,) if isinstance(value, str) else value
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            raise JobError(param, value, "must be a string or a list of strings")
+        parsed = []
+        for text in texts:
+            try:
+                parsed.append(parse(text))
+            except ValueError as err:
+                raise JobError(param, text, str(err)) from None
+        try:
+            (whole or (lambda _: None))(parsed)
+        except ValueError as err:
+            raise JobError(param, list(texts), str(err)) from None
+        return tuple(str(p) for p in parsed) or None
+    return check
+
+
 def option(default: Any, help: str, check: Callable[[str, Any], Any] | None = None, *,
            cli: Any = None, metavar: str | None = None, param: bool = True,
-           choices: Callable[[], tuple[str, ...]] | None = None) -> Any:
+           choices: Callable[[], tuple[str, ...]] | None = None, multiple: bool = False) -> Any:
     """A `JobOptions` field. `cli`: its click type (int, float, str; choices make a Choice);
+    `multiple`: repeatable on the command line (a tuple of strings);
     `param`: logged as an MLflow param; `check` normalises a given value or raises JobError."""
     meta = {"help": help, "check": check, "cli": cli, "metavar": metavar, "param": param,
-            "choices": choices}
+            "choices": choices, "multiple": multiple}
     if isinstance(default, dict):
         return dataclasses.field(default_factory=dict, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -192,6 +215,13 @@ class JobOptions:
     warm_start: str | None = option(None, "Pre-train on the trials of earlier jobs: JOB[,JOB...], or "
                                     "auto (every finished job of the same space).", warm_jobs,
                                     cli=str, metavar="JOBS")
+    objective: tuple[str, ...] | None = option(
+        None, "A metric to optimise, NAME:min or NAME:max; repeatable: several make a "
+        "multi-objective job, the first ranks the answer [default: the task's metric].",
+        repeated(parse_objective, check_directions), cli=str, metavar="NAME:min|max", multiple=True)
+    constraint: tuple[str, ...] | None = option(
+        None, "A bound a trial must respect to count as an answer, e.g. \"params<=50000\" "
+        "(or >=); repeatable.", repeated(parse_constraint), cli=str, metavar="NAME<=V", multiple=True)
     controller_options: dict = option({}, "rnn Controller options, e.g. lr=0.01,elite_size=0 (see "
                                       "ControllerOptions).", pairs, cli=str, metavar="K=V,...", param=False)
 
@@ -227,6 +257,11 @@ class JobOptions:
     def params(self) -> dict[str, Any]:
         """MLflow params: the options shown in the UI, and each controller option."""
         out = {f.name: getattr(self, f.name) for f in self.fields() if f.metadata["param"]}
+        for key in [f.name for f in self.fields() if f.metadata["multiple"]]:
+            if out.get(key):
+                out[key] = ",".join(out[key])
+            else:                                      # not given: no param (unchanged jobs)
+                out.pop(key, None)
         out.update({f"controller.{k}": v for k, v in self.controller_options.items()})
         return out
 
@@ -236,6 +271,9 @@ class JobOptions:
         for f in self.fields():
             value = getattr(self, f.name)
             if value is None or value == {}:
+                continue
+            if f.metadata["multiple"]:
+                args += [arg for text in value for arg in ("--" + f.name.replace("_", "-"), text)]
                 continue
             text = format_pairs(value) if isinstance(value, Mapping) else (
                 repr(float(value)) if f.metadata["cli"] is float else str(value))

@@ -74,9 +74,9 @@ def make_searcher(spec: JobSpec) -> searchers.Searcher:
     """The job's searcher; the rnn's compute is bounded to RNN_MAX_OVERHEAD of the job's wall
     time (`RNNSearcher.max_overhead`: no effect unless trials finish faster than it learns)."""
     if spec.searcher != "rnn":
-        return searchers.create(spec.searcher, spec.space, seed=spec.seed)
+        return searchers.create(spec.searcher, spec.space, seed=spec.seed, **spec.searcher_targets())
     return searchers.create("rnn", spec.space, seed=spec.seed, max_overhead=RNN_MAX_OVERHEAD,
-                            **spec.controller_options)
+                            **spec.controller_options, **spec.searcher_targets())
 
 
 def _tuner(spec: JobSpec, searcher: searchers.Searcher, trainable: Any) -> Any:
@@ -210,7 +210,9 @@ def _check_answered(spec: JobSpec, parent: str, monitor: Any, writer: Any, writt
     one crashed out of its retries. The final phase would otherwise rank only the untested
     default and call it the answer. A diverged trial has a (floor) result and counts."""
     if any(reward is not None for reward in monitor.rewards):
-        return
+        if spec.constraints:
+            writer.wait(written)                       # the trial runs' feasibility markers
+        return final.check_feasible(spec, parent)      # a constrained job: JobFailed if none is
     writer.wait(written)                               # the failed trials' runs and their errors
     errors = sorted((run.info.start_time, run.data.tags[T.TAG_ERROR])
                     for run in open_store(spec.tracking_uri).trial_runs(parent)
@@ -244,7 +246,7 @@ def _search(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool
         searcher.warm_start(*warm.history(spec.warm_start, spec.tracking_uri))
     key, size = actors_together(spec, "search", min(spec.trials - len(history), spec.space.size()))
     setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.epochs, spec.seed,
-                       gather_key=key, gather_size=size)
+                       gather_key=key, gather_size=size, **spec.trial_targets())
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
     with progress_bar(spec.trials, progress, spec.name) as on_progress:
         monitor = JobMonitor(spec.tracking_uri, parent, spec.trials, writer, searcher.controller,
@@ -271,7 +273,7 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
     configs = final.plan(spec, parent)
     key, size = actors_together(spec, "final", len(configs))
     setup = TrialSetup(spec.space, spec.task, spec.metric, spec.mode, spec.final_epochs, spec.seed,
-                       phase="final", gather_key=key, gather_size=size)
+                       phase="final", gather_key=key, gather_size=size, **spec.trial_targets())
     recorder = TrialRecorder(Target(spec.tracking_uri, exp_id, parent, spec.name), spec.space, writer)
     label = f"{spec.name}.final"
     with progress_bar(len(configs), progress, f"{spec.name} (final phase)") as on_progress:
@@ -289,7 +291,7 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
 
 
 def _result(spec: JobSpec, parent: str, exp_id: str, status: str, table: pd.DataFrame) -> JobResult:
-    best = table.iloc[0] if len(table) and pd.notna(table.iloc[0]["reward"]) else None
+    best = final.answer(spec, parent, table)          # in a constrained job: the best feasible
     config = None if best is None else trial_config(open_store(spec.tracking_uri).get_run(best["run_id"]))
     return JobResult(spec.name, parent, exp_id, spec.tracking_uri, spec.experiment_path, status, config,
                      None if best is None else float(best["reward"]), table, spec.metric)

@@ -27,6 +27,8 @@ from .. import schedulers
 from . import warm
 from ..tracking.probe import writable_dir
 from ..tracking.store import StoreError, check_uri, default_tracking_uri, open_store
+from .objectives import (Constraint, Objective, job_objectives, parse_constraint, parse_objective, several,
+                         task_metrics)
 from .options import FINAL_SUFFIX, JobError, JobOptions, check_name, new_name
 
 PREFLIGHT_SAMPLES = 32
@@ -55,6 +57,29 @@ class JobSpec:
         if key.startswith("__"):
             raise AttributeError(key)
         return getattr(self.options, key)
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """What the job optimises: the `objective` options, else its metric in its mode."""
+        return job_objectives(self.options.objective, None, self.metric, self.mode)[0]
+
+    @property
+    def constraints(self) -> list[Constraint]:
+        return job_objectives(None, self.options.constraint, self.metric, self.mode)[1]
+
+    @property
+    def several(self) -> bool:
+        """Several objectives or a constraint: trials report vectors and constraint values."""
+        return several(self.options.objective, self.options.constraint)
+
+    def trial_targets(self) -> dict[str, Any]:
+        """`TrialSetup`'s objectives (several only) and constraints."""
+        many = len(self.objectives) > 1
+        return {"objectives": tuple(self.objectives) if many else (), "constraints": tuple(self.constraints)}
+
+    def searcher_targets(self) -> dict[str, Any]:
+        """The searcher's ``objectives`` (how many) and ``constrained``; none for a plain job."""
+        return {"objectives": len(self.objectives), "constrained": bool(self.constraints)} if self.several else {}
 
     @property
     def experiment_path(self) -> str:
@@ -105,6 +130,31 @@ def check_keys(sp: SearchSpace, task: Any) -> None:
         if slot.key not in keys and not (match and match.group(1) in layered):
             raise SpecError(f"{slot.path}.name", f"{slot.key!r} is not a parameter of task {sp.task!r} "
                             f"(parameters: {', '.join(keys)})")
+
+
+def check_objectives(options: JobOptions, task: str, metric: str, mode: str) -> tuple[str, str, JobOptions]:
+    """(metric, mode, options) of a job with objectives: the first objective is the job's metric
+    (its reward, what ranks trials and answers); every name is one the task reports. A job with
+    several objectives takes no scheduler (a scheduler stops trials on one metric: it would cut
+    those good at the others; `auto` resolves to none) and no warm start (earlier trials' rewards
+    are single-objective and unconstrained)."""
+    names = task_metrics(get_task(task))
+    for param, texts in (("objective", options.objective), ("constraint", options.constraint)):
+        for text in texts or ():
+            name = (parse_objective(text) if param == "objective" else parse_constraint(text)).name
+            if name not in names:
+                raise JobError(param, text, f"{name!r} is not a metric task {task!r} reports "
+                               f"(choose from {', '.join(names)})")
+    if len(options.objective or ()) > 1:
+        if options.scheduler not in ("auto", "none"):
+            raise JobError("scheduler", options.scheduler, "stops trials on one metric; a job with "
+                           "several objectives runs none (auto or none)")
+        options = options.replace(scheduler="none")
+    if options.warm_start and several(options.objective, options.constraint):
+        raise JobError("warm_start", options.warm_start, "is for single-objective jobs without "
+                       "constraints (earlier trials' rewards are one unconstrained number)")
+    first = job_objectives(options.objective, None, metric, mode)[0][0]
+    return first.name, first.mode, options
 
 
 def check_local_resources(cpus: float, gpus: float) -> None:
@@ -199,6 +249,7 @@ def prepare_job(space: SearchSpace | str | Path, **given: Any) -> JobSpec:
     _check_controller(options)
     store = check_storage(options.storage)
     sp, metric, mode = check_space(space)
+    metric, mode, options = check_objectives(options, sp.task, metric, mode)
     uri = _tracking_uri(options.tracking_uri)
     name = options.name or _unique_name(f"{sp.name}-{options.searcher}-{time.strftime('%Y%m%d-%H%M%S')}", uri)
     new_name("name", name)

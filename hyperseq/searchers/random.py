@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from search_spaces import SearchSpace
 
@@ -12,14 +12,16 @@ from .base import Searcher
 class RandomSearcher(Searcher):
     """Independent uniform draws; learns nothing."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, objectives: int = 1, constrained: bool = False,
+                 **options: Any) -> None:
         super().__init__(space, seed)
+        self.objectives, self.constrained = objectives, constrained
         self.rng = random.Random(seed)
 
     def ask(self) -> dict[str, Any]:
         return self.space.sample(self.rng)
 
-    def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
+    def tell(self, config: Mapping[str, Any], reward: Any, constraints: Sequence[float] | None = None) -> None:
         pass
 
     def warm_start(self, configs: list[Mapping[str, Any]], rewards: list[float]) -> None:

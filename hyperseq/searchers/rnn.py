@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from controller import Controller, SpaceExhausted
 from search_spaces import SearchSpace
@@ -23,8 +23,10 @@ class RNNSearcher(Searcher):
     Proposals then depend on timing, so a job is not bit-reproducible from its seed."""
 
     def __init__(self, space: SearchSpace, seed: int = 0, controller: Controller | None = None,
-                 max_overhead: float = 0.0, **options: Any) -> None:
+                 max_overhead: float = 0.0, objectives: int = 1, constrained: bool = False,
+                 **options: Any) -> None:
         super().__init__(space, seed)
+        self.objectives, self.constrained = objectives, constrained
         if isinstance(max_overhead, bool) or not isinstance(max_overhead, (int, float)) \
                 or not 0 <= max_overhead < 1:
             raise ValueError(f"max_overhead={max_overhead!r} must be a fraction in [0, 1)")
@@ -32,7 +34,7 @@ class RNNSearcher(Searcher):
         self.max_overhead = float(max_overhead)
         self._start: float | None = None        # first ask
         self._spent = 0.0                       # seconds inside the controller since then
-        self._held: list[tuple[Mapping[str, Any], float | None]] = []
+        self._held: list[tuple[Mapping[str, Any], Any, Sequence[float] | None]] = []
 
     @property
     def controller(self) -> Controller:
@@ -62,8 +64,10 @@ class RNNSearcher(Searcher):
             self.exhausted = True
             return None
 
-    def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
-        self._held.append((config, reward))
+    def tell(self, config: Mapping[str, Any], reward: Any, constraints: Sequence[float] | None = None) -> None:
+        """A reward (a vector with several objectives) passed through to `Controller.tell`, with
+        the constraint values in a constrained job."""
+        self._held.append((config, reward, constraints))
         if not self._over():
             self._timed(self._release)
 
@@ -71,7 +75,11 @@ class RNNSearcher(Searcher):
         """Tell the held results in one batch."""
         if self._held:
             held, self._held = self._held, []
-            self._controller.tell([c for c, _ in held], [r for _, r in held])
+            configs, rewards = [c for c, _, _ in held], [r for _, r, _ in held]
+            if self.constrained:
+                self._controller.tell(configs, rewards, constraints=[k for _, _, k in held])
+            else:
+                self._controller.tell(configs, rewards)
 
     def warm_start(self, configs: list[Mapping[str, Any]], rewards: list[float]) -> None:
         """Pre-train the policy off-policy on earlier trials (`Controller.warm_start`)."""

@@ -9,7 +9,7 @@ not propose (a resumed job, a warm start) enter the study with `add_trial`.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
@@ -19,6 +19,8 @@ from search_spaces import SearchSpace
 from search_spaces.spec import index_of
 
 from .base import Searcher
+
+CONSTRAINTS = "constraints"     # Optuna's system-attribute prefix of a trial's constraint values
 
 
 def suggest(space: SearchSpace, trial: Any) -> dict[str, Any]:
@@ -52,18 +54,23 @@ def distributions(space: SearchSpace, config: Mapping[str, Any]) -> tuple[dict[s
 
 class OptunaSearcher(Searcher):
     """An Optuna sampler maximising the reward through ask/tell; options are the sampler's
-    keywords. Subclasses name the sampler class."""
+    keywords. Subclasses name the sampler class. With ``objectives=N`` the study maximises the
+    told vector (N directions); constraint values go to each trial as Optuna's constraints
+    (``trial.set_constraint``, or the system attributes of an added trial), which TPE and GP
+    read whenever a study has them."""
 
     sampler_class: Any = optuna.samplers.TPESampler
 
-    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, objectives: int = 1, constrained: bool = False,
+                 **options: Any) -> None:
         super().__init__(space, seed)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.objectives, self.constrained = objectives, constrained
         self.options = dict(options)
-        self.study = optuna.create_study(direction="maximize",
+        self.study = optuna.create_study(directions=["maximize"] * objectives,
                                          sampler=self.sampler_class(seed=seed, **options))
         self._pending: list[tuple[dict[str, Any], Any]] = []     # asked, not told, in order
-        self._told: list[tuple[dict[str, Any], float | None]] = []
+        self._told: list[tuple[dict[str, Any], Any, Any]] = []
 
     def ask(self) -> dict[str, Any]:
         trial = self.study.ask()
@@ -71,28 +78,43 @@ class OptunaSearcher(Searcher):
         self._pending.append((config, trial))
         return config
 
-    def tell(self, config: Mapping[str, Any], reward: float | None) -> None:
+    def tell(self, config: Mapping[str, Any], reward: Any, constraints: Sequence[float] | None = None) -> None:
         config = dict(config)
-        self._told.append((config, reward))
-        ok = reward is not None and math.isfinite(reward)
+        self._told.append((config, reward, None if constraints is None else [float(c) for c in constraints]))
+        values = self._values(reward)
+        ok = values is not None
+        kept = {} if constraints is None or not ok else {str(i): float(c) for i, c in enumerate(constraints)}
         index = next((i for i, (c, _) in enumerate(self._pending) if c == config), None)
         if index is not None:                       # match by config: results come in any order
             trial = self._pending.pop(index)[1]
-            self.study.tell(trial, reward if ok else None, state=None if ok else TrialState.FAIL)
+            for key, value in kept.items():
+                trial.set_constraint(key, value)
+            self.study.tell(trial, values, state=None if ok else TrialState.FAIL)
             return
         params, dists = distributions(self.space, config)
         self.study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=dists, value=reward if ok else None,
+            params=params, distributions=dists, values=values,
+            system_attrs={f"{CONSTRAINTS}:{key}": value for key, value in kept.items()},
             state=TrialState.COMPLETE if ok else TrialState.FAIL))
+
+    def _values(self, reward: Any) -> list[float] | None:
+        """The study's values of a told reward (a float, or a sequence of `objectives`); None
+        for a crash or a non-finite value."""
+        values = [reward] if self.objectives == 1 and not isinstance(reward, (list, tuple)) else reward
+        if values is None or len(values) != self.objectives:
+            return None
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            return None
+        return [float(v) for v in values]
 
     def state_dict(self) -> dict[str, Any]:
         """The results told so far; a restore replays them into a fresh study."""
-        return {"told": [[c, r] for c, r in self._told]}
+        return {"told": [[c, r, k] for c, r, k in self._told]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.__init__(self.space, self.seed, **self.options)
-        for config, reward in state["told"]:
-            self.tell(config, reward)
+        self.__init__(self.space, self.seed, self.objectives, self.constrained, **self.options)
+        for config, reward, *constraints in state["told"]:      # (older states: no constraints)
+            self.tell(config, reward, constraints[0] if constraints else None)
 
 
 class TPESearcher(OptunaSearcher):

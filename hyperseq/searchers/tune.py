@@ -5,7 +5,9 @@ Thin, in the manner of Ray Tune's `OptunaSearch`: a trial-id -> config map, `sug
 from the Tuner's `TuneConfig` through `set_search_properties` (or the constructor). The
 searcher owns its space, so a `param_space` with unresolved domains is refused (False), and
 Tune raises instead of passing `Domain` objects to the trials. Non-finite results (NaN, ±inf)
-and errored trials tell `None`. State is saved with `torch.save` and read back with
+and errored trials tell `None`. A multi-objective or constrained job's trials report
+``objectives`` (the vector told instead of the reward) and ``constraints`` (told beside it;
+`workers.trainable`); a single-objective job's searcher is told a float, as before. State is saved with `torch.save` and read back with
 ``weights_only=True``: tensors and plain data only, so loading it cannot run code.
 """
 from __future__ import annotations
@@ -90,7 +92,14 @@ class TuneSearcher(RaySearcher):
             epoch = int(result.get("training_iteration", 1))
             self.rungs.observe(trial_id, epoch, reward)
             reward = self.rungs.reward(epoch, reward)
-        self.inner.tell(config, reward)
+        told = {} if error else {key: (result or {}).get(key) for key in ("objectives", "constraints")
+                                 if key in (result or {})}
+        if "objectives" in told:                   # several objectives: the vector (None: diverged)
+            reward = told["objectives"]
+        if "constraints" in told:
+            self.inner.tell(config, reward, told["constraints"])
+        else:
+            self.inner.tell(config, reward)
 
     def _reward(self, result: Mapping[str, Any] | None) -> float | None:
         value = (result or {}).get(self.metric) if self.metric else None
