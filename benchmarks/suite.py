@@ -42,7 +42,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,12 +63,13 @@ CODE = {"all": ("benchmarks/suite_problems.py", "benchmarks/sampler_replay.py", 
 Results = dict[tuple[str, str], list[dict[str, Any]]]      # (problem, searcher name) -> one per seed
 
 
-def fingerprint(searcher: str) -> str:
-    """A hash of the sources and library versions that decide `searcher`'s proposals."""
+def fingerprint(searcher: str, extra: Sequence[str] = ()) -> str:
+    """A hash of the sources and library versions that decide `searcher`'s proposals (and of
+    the `extra` paths a runner adds, such as its own replay code)."""
     import optuna
     import torch
     h = hashlib.sha1(f"optuna {optuna.__version__} torch {torch.__version__}".encode())
-    for part in CODE["all"] + (CODE["rnn"] if searcher in RNN else ()):
+    for part in CODE["all"] + (CODE["rnn"] if searcher in RNN else ()) + tuple(extra):
         path = ROOT / part
         for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             h.update(f.relative_to(ROOT).as_posix().encode() + f.read_bytes())
@@ -141,22 +142,33 @@ def run_suite(problems: Sequence[str], searchers: Sequence[str], seeds: int = 20
     def done(k: int, unit: dict[str, Any]) -> None:
         (p, s, _, _, _), i = todo[k]
         results[(p, display_name(s, label))][i] = unit
+        meter.unit_done(p, display_name(s, label))
+
+    replay_units(_run_unit, [job for job, _ in todo], [paths[k] for k in range(len(todo))], jobs, done)
+    return results
+
+
+def replay_units(run: Callable[[Any], dict[str, Any]], jobs_list: Sequence[Any], paths: Sequence[Path | None],
+                 jobs: int, done: Callable[[int, dict[str, Any]], None]) -> None:
+    """run(job) for each job (inline for `jobs` <= 1, else in a pool of that many processes;
+    `run` must be a module-level function), each unit stored as JSON at its path as it
+    finishes (a reader never sees half a unit), then done(index, unit)."""
+    def finish(k: int, unit: dict[str, Any]) -> None:
         if paths[k] is not None:
             paths[k].parent.mkdir(parents=True, exist_ok=True)
             partial = paths[k].with_suffix(f".{os.getpid()}.part")
             partial.write_text(json.dumps(unit))
-            partial.replace(paths[k])              # a reader never sees half a unit
-        meter.unit_done(p, display_name(s, label))
+            partial.replace(paths[k])
+        done(k, unit)
 
     if jobs <= 1:
-        for k, (job, _) in enumerate(todo):
-            done(k, _run_unit(job))
+        for k, job in enumerate(jobs_list):
+            finish(k, run(job))
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            futures = {pool.submit(_run_unit, job): k for k, (job, _) in enumerate(todo)}
+            futures = {pool.submit(run, job): k for k, job in enumerate(jobs_list)}
             for future in as_completed(futures):
-                done(futures[future], future.result())
-    return results
+                finish(futures[future], future.result())
 
 
 def summarize(results: Results, budgets: Sequence[int] = BUDGETS, **kwargs: Any) -> dict[str, Any]:
@@ -167,21 +179,28 @@ def summarize(results: Results, budgets: Sequence[int] = BUDGETS, **kwargs: Any)
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="all", choices=list(SPLITS), help="problems by split (default all)")
-    ap.add_argument("--problems", nargs="+", metavar="NAME", help="only these (e.g. hpolib/naval_propulsion)")
+    common_options(ap, SPLITS, CACHE)
     ap.add_argument("--searchers", nargs="+", choices=SEARCHERS, default=list(DEFAULT_SEARCHERS))
     ap.add_argument("--gp", action="store_true", help="add Optuna's GPSampler (<= 100 trials, slow)")
-    ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS))
-    ap.add_argument("--jobs", type=int, default=2, help="worker processes")
-    ap.add_argument("--cache", type=Path, default=CACHE, help=f"unit cache (default {CACHE})")
-    ap.add_argument("--rnn-options", type=_json_object, default=None, metavar="JSON",
-                    help="ControllerOptions overrides for both rnn paths, a JSON object")
-    ap.add_argument("--label", help="names the --rnn-options variant in the output")
-    ap.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md and the PNGs alone")
     args = ap.parse_args(argv)
     _check(ap, args)
     return args
+
+
+def common_options(ap: argparse.ArgumentParser, splits: Mapping[str, Sequence[str]], cache: Path) -> None:
+    """The options every suite runner takes (this one and `benchmarks/mo_suite.py`): which
+    problems, seeds and processes, the unit cache, an rnn variant, and whether to write;
+    `check_common` checks them."""
+    ap.add_argument("--split", default="all", choices=list(splits), help="problems by split (default all)")
+    ap.add_argument("--problems", nargs="+", metavar="NAME", help="only these (e.g. hpolib/naval_propulsion)")
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes")
+    ap.add_argument("--cache", type=Path, default=cache, help=f"unit cache (default {cache})")
+    ap.add_argument("--rnn-options", type=_json_object, default=None, metavar="JSON",
+                    help="ControllerOptions overrides for the rnn searchers, a JSON object")
+    ap.add_argument("--label", help="names the --rnn-options variant in the output")
+    ap.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md and the PNGs alone")
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -196,11 +215,21 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def _check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors (exit 2), each naming the option and its value."""
+    check_common(ap, args, SPLITS["all"])
+    if any(b < 1 for b in args.budgets):
+        ap.error(f"--budgets must be >= 1, got {args.budgets}")
+    if "gp" in args.searchers and not args.gp:
+        ap.error("--searchers gp: GP costs about 0.5 s per suggestion; ask for it with --gp")
+    if args.gp and "gp" not in args.searchers:
+        args.searchers.append("gp")
+
+
+def check_common(ap: argparse.ArgumentParser, args: argparse.Namespace, known: Sequence[str]) -> None:
+    """Usage errors (exit 2) in the `common_options`, each naming the option and its value;
+    `known` are the problems the runner has."""
     for name in ("seeds", "jobs"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if any(b < 1 for b in args.budgets):
-        ap.error(f"--budgets must be >= 1, got {args.budgets}")
     if args.rnn_options is not None:
         if not args.label:
             ap.error("--rnn-options needs --label (the variant's name in the output)")
@@ -209,13 +238,9 @@ def _check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             ControllerOptions.create(**args.rnn_options)
         except (ValueError, TypeError) as e:
             ap.error(f"--rnn-options: {e}")
-    if "gp" in args.searchers and not args.gp:
-        ap.error("--searchers gp: GP costs about 0.5 s per suggestion; ask for it with --gp")
-    if args.gp and "gp" not in args.searchers:
-        args.searchers.append("gp")
-    unknown = [p for p in args.problems or () if p not in SPLITS["all"]]
+    unknown = [p for p in args.problems or () if p not in known]
     if unknown:
-        ap.error(f"--problems: unknown {', '.join(unknown)}; choose from {', '.join(SPLITS['all'])}")
+        ap.error(f"--problems: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,17 +255,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = summarize(results, sorted(args.budgets))
     command = report.command(["benchmarks/suite.py", *(sys.argv[1:] if argv is None else argv)])
     text = suite_report.markdown(summary, command, args.seeds, time.time() - t0)
+    publish(args, text, lambda outdir: suite_report.plot(summary, outdir), suite_report.SECTION)
+    return 0
+
+
+def publish(args: argparse.Namespace, text: str, plot: Callable[[Path], list[Path]], section: str) -> None:
+    """Print a runner's markdown; unless --no-write or an --rnn-options variant, draw its plots
+    under docs/images/ and write it as its BENCHMARKS.md section."""
     print(text)
     if args.no_write or args.rnn_options is not None:
         print("(BENCHMARKS.md and docs/images left alone: "
               + ("--no-write)" if args.no_write else "a --rnn-options variant is not the shipped defaults)"),
               file=sys.stderr)
-        return 0
-    for path in suite_report.plot(summary, ROOT / "docs" / "images"):
+        return
+    for path in plot(ROOT / "docs" / "images"):
         print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
-    report.write_section(suite_report.SECTION, text)
-    print("wrote BENCHMARKS.md (suite section)", file=sys.stderr)
-    return 0
+    report.write_section(section, text)
+    print(f"wrote BENCHMARKS.md ({section} section)", file=sys.stderr)
 
 
 if __name__ == "__main__":

