@@ -30,7 +30,7 @@ from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import best_configs
 from ..tracking.store import StoreError, open_store
-from . import final, pareto_plot, plots, state, warm
+from . import final, pareto_plot, plots, state, unique, warm
 from .state import StateKeeper
 from .watch import StoreWatch
 from .heap import settle_heap
@@ -123,7 +123,7 @@ def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None
                 T.TAG_OPTIONS: json.dumps(spec.options.saved(), sort_keys=True)}
         store = open_store(spec.tracking_uri)
         space_copy(spec.storage, spec.name).write_text(spec.space.to_yaml())
-        parent, exp_id = store.start_job(spec.name, tags, spec.params())
+        parent, exp_id = unique.start_parent(store, spec, tags)
         store.log_text(parent, spec.space.to_yaml(), "space.yaml")
         return _drive(spec, parent, exp_id, writer, progress, callbacks, _tuner, [])
 

@@ -26,7 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from ..envvars import temp_env
 from .bulk import RunRows, insert_runs
 from .probe import probe_store
-from .sqlite_file import open_client
+from .sqlite_file import creation_lock, open_client
 from .store import ChildRunHandle, FinishedTrial, Store, local_path, now_ms
 from .tags import (EXPERIMENT, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MAX_TAG, PARENT, TAG_CONFIG, TAG_JOB,
                    TAG_KIND, TAG_TRIAL)
@@ -188,6 +188,18 @@ class MlflowStore(Store):
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self.client.log_batch(run_id, tags=_tags(tags))
+
+    def delete_run(self, run_id: str) -> None:
+        self.client.delete_run(run_id)
+
+    def creating_job(self) -> Any:
+        """A local sqlite store's creation lock (`sqlite_file.creation_lock`): this machine's
+        drivers create a parent run and check its name one at a time."""
+        path = local_path(self.uri)
+        if path is None or not self.uri.startswith("sqlite:"):
+            return super().creating_job()
+        self.ensure()                              # opening the store takes the same lock
+        return creation_lock(path)
 
     def reopen(self, run_id: str) -> None:
         self.client.update_run(run_id, status="RUNNING")

@@ -8,6 +8,7 @@ A new backend is one module with a `Store` subclass and one line in `BACKENDS`.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -165,6 +166,15 @@ class Store(ABC):
     @abstractmethod
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags of a run."""
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run (a parent run that lost its name to another driver's)."""
+
+    def creating_job(self) -> Any:
+        """A context held while a job's parent run is created and its name checked: a store
+        that can serialise that across this machine's drivers does (default: nothing held)."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def reopen(self, run_id: str) -> None:

@@ -6,13 +6,17 @@ plain ``MlflowClient``, or a second ``hyperseq run`` driver).
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from drivers import driver
 
+from hyperseq.cli import cli
 from hyperseq.jobs.run import execute
 from hyperseq.jobs.spec import prepare_job
 from hyperseq.tracking import tags as T
@@ -64,3 +68,32 @@ def test_a_plain_mlflow_client_creating_the_store_does_not_crash_the_job(ray_clu
     [job] = open_store(uri).job_runs("raced")
     runs = open_store(uri).trial_runs(job.info.run_id)
     assert job.info.status == "FINISHED" and sorted(r.info.status for r in runs) == ["FINISHED"] * 2
+
+
+# ---- 5. two drivers, one job name, one store, two storages -------------------------------------
+@pytest.mark.slow
+def test_two_drivers_starting_one_name_together_leave_one_job(tmp_path: Path) -> None:
+    """Both pass the name check before either has a parent run; one job runs, the other driver
+    stops with one line (exit 2) before any trial, and the store holds one job of that name."""
+    (tmp_path / "s.yaml").write_text(SPACE)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    common = [str(tmp_path / "s.yaml"), "--name", "twin", "--trials", "2", "--epochs", "1", "--final-top", "0",
+              "--searcher", "random", "--tracking-uri", uri]
+    with driver(tmp_path, *common, "--storage", str(tmp_path / "a")) as one, \
+            driver(tmp_path, *common, "--storage", str(tmp_path / "b")) as two:
+        codes = [one.wait(300), two.wait(300)]
+        errors = [one.stderr.read().decode(), two.stderr.read().decode()]
+    assert sorted(codes) == [0, 2], (codes, [e[-2000:] for e in errors])
+    loser = codes.index(2)
+    lines = [line for line in errors[loser].strip().splitlines() if "Error" in line]   # Ray logs a warning too
+    assert len(lines) == 1 and errors[loser].strip().endswith(lines[0]), errors[loser]
+    assert "Traceback" not in errors[loser] and lines[0].startswith("Error: "), errors[loser]
+    assert "'--name'" in lines[0] and "twin" in lines[0] and "already exists" in lines[0], lines[0]
+    assert not (tmp_path / "ab"[loser] / "twin").exists()          # no trial ran there
+    [job] = open_store(uri).job_runs("twin")
+    assert job.info.status == "FINISHED"
+    assert job.data.tags[T.TAG_STORAGE] == str(tmp_path / "ab"[1 - loser] / "twin")
+    runs = open_store(uri).trial_runs(job.info.run_id)
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 2
+    best = CliRunner().invoke(cli, ["best", "twin", "--format", "json", "--tracking-uri", uri])
+    assert best.exit_code == 0 and len(json.loads(best.stdout)) == 2, best.output
