@@ -16,7 +16,9 @@ sample-efficient are `ControllerOptions` fields (see `settings.py`):
 - screening: a reward model fitted to the results picks among the policy's proposals, uniform
   draws and one-decision moves from the best configs by Thompson sampling, and can reward
   imagined configs between real trials (Dyna, Sutton 1991) (`reward_model.py`);
-- space filling: before screening starts, the first configs are spread over the space.
+- space filling: before screening starts, the first configs are spread over the space;
+- several objectives and constraints (`objectives.py`): the policy learns from constrained
+  Pareto ranks, the reward model screens on a new random scalarisation per proposal.
 
 Failed trials: a reward of None, NaN or +-inf teaches nothing (no gradient, no baseline move)
 and is counted in `stats["failed"]`; with dedup the config still counts as tried. A caller
@@ -24,18 +26,19 @@ that wants failures *avoided* passes a finite floor reward instead.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import asdict
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from search_spaces import SearchSpace
 
 from . import update
+from .introspect import Introspection
 from .memory import Memory, Pairs, as_pairs
-from .policy import Policy, PolicyConfig
+from .objectives import Objectives, check_told, is_vector, vector
+from .policy import Policy, PolicyConfig, one_thread as _one_thread
 from .reward_model import RewardModel
 from .sampling import Proposer, QuickPool, SpaceExhausted, decode, draw
 from .settings import LEVERS_OFF, ControllerOptions
@@ -45,23 +48,11 @@ __all__ = ["Controller", "ControllerOptions", "SpaceExhausted"]
 STATE_VERSION = 2
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run the tiny policy ops on one intra-op thread: on a busy machine (children training
-    beside the driver) OpenMP spinning made ask+tell far slower with 2 threads than with 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _finite(r: Any) -> bool:
     return isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r)
 
 
-class Controller:
+class Controller(Introspection):
     """LSTM policy over a search space, trained by policy gradient from asynchronous rewards."""
 
     def __init__(self, space: SearchSpace, **options: Any) -> None:
@@ -80,6 +71,8 @@ class Controller:
         self.model = RewardModel(space, o.model_kernel, o.model_noise) if o.screen > 1 or o.dyna_samples else None
         self._queue: list[tuple[Pairs, float, float]] = []  # (config, reward, EMA advantage) not yet used
         self._quick = QuickPool(space, o.dedup)
+        self.objectives = Objectives()                       # several objectives: their vectors
+        self._fresh: list[Pairs] = []                        # ... told, not yet scored and queued
         self.stats: dict[str, float] = {"asked": 0, "told": 0, "failed": 0, "updates": 0,
                                         "baseline": float("nan"), "reward_std": float("nan"),
                                         "mean_reward": float("nan"), "entropy": float("nan"),
@@ -125,16 +118,23 @@ class Controller:
     def _screening_model(self) -> RewardModel | None:
         if self.model is None or self.options.screen < 2 or len(self.memory.sums) < max(2, self.options.screen_start):
             return None
-        self.model.fit(*self.memory.history())
+        multi = self.objectives.dims and self.options.multi_screen == "parego"
+        self.model.fit(*(self.objectives.parego(self.rng) if multi else self.memory.history()))
         return self.model
 
     # ---- tell -----------------------------------------------------------------------------------
-    def tell(self, configs: Sequence[Mapping[str, Any]], rewards: Sequence[float | None]) -> None:
+    def tell(self, configs: Sequence[Mapping[str, Any]], rewards: Sequence[Any],
+             constraints: Sequence[Sequence[float] | None] | None = None) -> None:
         """Report rewards (higher is better) for configs, in any order and batch size; configs
-        the controller never asked are fine (off-policy)."""
-        for key, r in zip(self._encode(configs, rewards), rewards):
+        the controller never asked are fine (off-policy). With several objectives a reward is
+        a sequence (each objective higher-is-better); `constraints` gives each config its
+        Optuna-style values (<= 0 satisfied), with one objective or several."""
+        keys, limits = self._encode(configs, rewards), check_told(rewards, constraints)
+        self.objectives.check(rewards)
+        for key, r, c in zip(keys, rewards, limits):
             self.stats["told"] += 1
-            self._record(key, r)
+            self._record(key, r, c)
+        self._rescore()
         o = self.options
         size = o.batch_size
         if o.replay_history and o.max_replay_ratio:   # at most max_replay_ratio rows per new result
@@ -150,6 +150,7 @@ class Controller:
         and the elites, count as tried for dedup, and the policy takes one update on them."""
         for key, r in zip(self._encode(configs, rewards), rewards):
             self._record(key, r)
+        self._rescore()
         if self._queue:
             batch, self._queue = self._queue, []
             with _one_thread():
@@ -162,13 +163,30 @@ class Controller:
             raise ValueError(f"tell: {len(configs)} configs but {len(rewards)} rewards")
         return [as_pairs(self.space.encode_slots(c)) for c in configs]   # validates every config first
 
-    def _record(self, key: Pairs, reward: Any) -> None:
-        if not _finite(reward):
+    def _record(self, key: Pairs, reward: Any, constraints: Sequence[float] | None = None) -> None:
+        multi = bool(self.objectives.dims) or constraints is not None or is_vector(reward)
+        if multi and self.memory.sums and not self.objectives.dims:
+            raise ValueError("tell: a vector reward or constraints after single-objective rewards; "
+                             "one controller learns one kind")
+        values = vector(reward) if multi else None
+        if not (_finite(reward) or values):
             self.stats["failed"] += 1
             self.memory.told(key, None)
-            return
-        self.memory.told(key, float(reward))
-        self._queue.append(self._queued(key, float(reward), fold=True))
+        elif multi:
+            self.objectives.add(key, values, constraints)
+            self.memory.told(key, None)               # tried; its score comes from `_rescore`
+            self._fresh.append(key)
+        else:
+            self.memory.told(key, float(reward))
+            self._queue.append(self._queued(key, float(reward), fold=True))
+
+    def _rescore(self) -> None:
+        """Several objectives: every config's score from the whole history (a new result can
+        move others' fronts), then queue the new results with theirs."""
+        if self._fresh:
+            self.memory.sums = {k: [s, 1] for k, s in self.objectives.scores().items()}
+            self._queue += [self._queued(k, self.memory.reward_of(k), fold=True) for k in self._fresh]
+            self._fresh = []
 
     def _queued(self, key: Pairs, reward: float, fold: bool) -> tuple[Pairs, float, float]:
         """(config, reward, advantage against the EMA baseline; `fold` moves the EMA first)."""
@@ -224,47 +242,6 @@ class Controller:
         batch = update.Batch(tokens, active, torch.tensor(adv, dtype=torch.float32), len(elites))
         return update.step(self.policy, self.optimizer, batch, self.options)
 
-    # ---- introspection ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def log_prob(self, config: Mapping[str, Any]) -> float:
-        """log p(config) under the current policy."""
-        tokens, active = update.encode(len(self.space.slots), [self.space.encode_slots(config)])
-        return float(self.policy.score(tokens, active)[0][0])
-
-    @torch.no_grad()
-    def most_likely(self) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-        """Greedy (argmax) configuration and each active slot's choice distribution along it."""
-        chosen: dict[str, int] = {}
-        dists: dict[str, dict[str, float]] = {}
-        slots = self.space.slots
-
-        def choose(i: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            on = self.space.is_active(slots[i], chosen)
-            probs = torch.softmax(logits[0], -1)
-            if on:
-                chosen[slots[i].key] = int(probs.argmax())
-                dists[slots[i].key] = {str(c): float(p) for c, p in zip(slots[i].choices, probs)}
-            return probs.argmax().view(1) * on, torch.tensor([on])
-
-        with _one_thread():
-            self.policy.run(1, choose)
-        by_key = {s.key: s for s in slots}
-        return {k: by_key[k].choices[t] for k, t in chosen.items()}, dists
-
-    def choice_probabilities(self) -> dict[str, dict[str, float]]:
-        """Per decision: the policy's distribution over its choices along the greedy path."""
-        return self.most_likely()[1]
-
-    @torch.no_grad()
-    def entropy(self, samples: int = 64) -> float:
-        """Mean summed entropy of the policy over `samples` fresh sequences (RNG left as it was)."""
-        saved = self.rng.get_state()
-        with _one_thread():
-            keys = draw(self.policy, self.space, samples, self.rng)
-            self.rng.set_state(saved)
-            tokens, active = update.encode(len(self.space.slots), keys)
-            return float(self.policy.score(tokens, active)[1].mean())
-
     # ---- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: weights, optimiser, baseline, queue, memory,
@@ -275,6 +252,7 @@ class Controller:
                 "baseline": self.ema.mean, "reward_var": self.ema.var,
                 "queue": [[list(map(list, k)), r, a] for k, r, a in self._queue],
                 "memory": self.memory.state(), "repeats": self.proposer.repeats,
+                "objectives": self.objectives.state(),
                 "stats": dict(self.stats)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -296,5 +274,6 @@ class Controller:
         else:
             self._queue = [(as_pairs(k), r, a) for k, r, a in state["queue"]]
             self.memory.load(state["memory"])
+            self.objectives.load(state.get("objectives", []))
             self.proposer.repeats = state.get("repeats", 0)
         self.stats = {**self.stats, **state["stats"]}

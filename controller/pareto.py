@@ -1,4 +1,4 @@
-"""Pareto ranking and hypervolume over objective vectors (plain Python, no torch).
+"""Pareto ranking and hypervolume over objective vectors.
 
 Every function takes points to MINIMISE (Optuna's convention: negate a maximised objective
 before calling) and, where constraints matter, one total violation per point (the sum of the
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from typing import Sequence
+
+import torch
 
 Point = Sequence[float]
 
@@ -29,19 +31,24 @@ def violation(constraints: Sequence[float] | None) -> float:
 def front_ranks(points: Sequence[Point], violations: Sequence[float] | None = None) -> list[int]:
     """Non-dominated sorting (Deb et al. 2002): 0 for the first front, 1 for the next, ...
     Infeasible points rank after every feasible one, in order of violation (equal violations
-    share a rank)."""
+    share a rank). The dominance matrix is one tensor op, so a rescore per result stays cheap."""
     n = len(points)
-    viol = list(violations) if violations is not None else [0.0] * n
+    viol = [float(v) for v in violations] if violations is not None else [0.0] * n
     ranks = [0] * n
     feasible = [i for i in range(n) if viol[i] <= 0]
-    left, rank = feasible, 0
-    while left:
-        front = [i for i in left if not any(dominates(points[j], points[i]) for j in left)]
-        for i in front:
-            ranks[i] = rank
-        chosen = set(front)
-        left = [i for i in left if i not in chosen]
-        rank += 1
+    rank = 0
+    if feasible:
+        p = torch.tensor([list(map(float, points[i])) for i in feasible], dtype=torch.float64)
+        beats = (p[:, None] <= p[None]).all(-1) & (p[:, None] < p[None]).any(-1)   # [i, j]: i dominates j
+        count = beats.sum(0)
+        left = torch.ones(len(feasible), dtype=torch.bool)
+        while bool(left.any()):
+            front = left & (count == 0)
+            for k in front.nonzero().flatten().tolist():
+                ranks[feasible[k]] = rank
+            count = count - beats[front].sum(0)
+            left &= ~front
+            rank += 1
     for v in sorted({viol[i] for i in range(n) if viol[i] > 0}):
         for i in range(n):
             if viol[i] == v:
@@ -51,10 +58,16 @@ def front_ranks(points: Sequence[Point], violations: Sequence[float] | None = No
 
 
 def pareto_front(points: Sequence[Point], violations: Sequence[float] | None = None) -> list[int]:
-    """Indices of the feasible non-dominated points, in input order (empty if none is feasible)."""
+    """Indices of the feasible non-dominated points, in input order (empty if none is feasible).
+    A sweep in lexicographic order, where no point can be dominated by a later one, so the cost
+    grows with the front, not with the square of the points (a whole table's front is cheap)."""
     viol = list(violations) if violations is not None else [0.0] * len(points)
-    ranks = front_ranks(points, viol)
-    return [i for i, r in enumerate(ranks) if r == 0 and viol[i] <= 0]
+    order = sorted((i for i in range(len(points)) if viol[i] <= 0), key=lambda i: tuple(points[i]))
+    front: list[int] = []
+    for i in order:
+        if not any(dominates(points[j], points[i]) for j in front):
+            front.append(i)
+    return sorted(front)
 
 
 def crowding(points: Sequence[Point], members: Sequence[int]) -> dict[int, float]:

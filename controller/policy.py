@@ -8,12 +8,25 @@ state and input unchanged (masked update).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the tiny policy ops on one intra-op thread: on a busy machine (children training
+    beside the driver) OpenMP spinning made ask+tell far slower with 2 threads than with 1."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass

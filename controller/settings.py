@@ -12,6 +12,7 @@ from typing import Any
 
 SHAPINGS = ("rank", "quantile", "ema")
 KERNELS = ("linear", "poly", "exp")
+MULTI_SCREENS = ("parego", "pareto")
 MAX_HIDDEN = 4096
 # Every lever off: the update rule before the levers existed (restores version-1 checkpoints).
 LEVERS_OFF = {"shaping": "ema", "replay_history": False, "ppo_epochs": 1, "dedup": False,
@@ -54,6 +55,8 @@ class ControllerOptions:
     model_kernel: str = "exp"      # reward model kernel on slot overlap: "linear", "poly" (2nd degree), "exp"
     model_noise: float = 0.1       # reward model noise variance (targets are normal scores)
     dyna_samples: int = 0          # imagined configs per update, rewarded by the model (0 = off)
+    multi_screen: str = "parego"   # several objectives: screen on "parego" (a random scalarisation
+    #                                per proposal) or "pareto" (the constrained Pareto rank)
 
     @classmethod
     def create(cls, **options: Any) -> "ControllerOptions":
@@ -93,6 +96,7 @@ class ControllerOptions:
                 raise ValueError(f"Controller option {name}={getattr(self, name)!r} must be true or false")
         _one_of("shaping", self.shaping, SHAPINGS)
         _one_of("model_kernel", self.model_kernel, KERNELS)
+        _one_of("multi_screen", self.multi_screen, MULTI_SCREENS)
 
 
 def _int(name: str, value: Any, low: int, high: int) -> None:

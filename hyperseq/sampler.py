@@ -4,6 +4,8 @@ Relative sampling over the study's intersection search space (as `CmaEsSampler` 
 optuna/samplers/_cmaes.py): each parameter is one token slot of a `controller.Controller`
 (see `sampler_space.py` for how distributions become slots). Parameters outside that space
 are sampled independently: uniformly, or by a given `independent_sampler`, with no warning.
+Multi-objective studies tell the controller one reward per objective, and constraints (from
+`constraints_func` or `Trial.set_constraint`) go with them (`controller.objectives`).
 
 The controller's state is a function of the study's trials, never of one process's memory:
 it is rebuilt from the COMPLETE trials in the order they completed (ties by trial number),
@@ -27,11 +29,12 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
+from optuna.samplers._base import _process_constraints_after_trial
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -46,7 +49,8 @@ except ImportError:         # a controller without dedup never raises it
 
 from .sampler_space import SlotMap, bins_for
 
-Entry = tuple[int, dict[str, int], float]       # (trial number, slot config, reward)
+# (trial number, slot config, reward: a float, or one per objective, constraint values or None)
+Entry = tuple[int, dict[str, int], Any, tuple[float, ...] | None]
 History = list[Entry]
 
 
@@ -54,7 +58,7 @@ History = list[Entry]
 class _Replay:
     """The cached controller: the space it was built for and what it has been told."""
 
-    key: tuple                                   # (direction, sorted search space items)
+    key: tuple                                   # (directions, constrained, sorted space items)
     slots: SlotMap
     ctrl: Controller
     told: History = field(default_factory=list)
@@ -71,12 +75,17 @@ class ControllerSampler(BaseSampler):
         n_bins: bins for a float range, and the most values an int or stepped-float range
             keeps as one token each (a longer grid is split into `n_bins` runs).
         independent_sampler: samples parameters outside the relative space; default uniform.
+        constraints_func: a trial's constraint values (each <= 0 satisfied), stored after
+            each trial as Optuna's samplers do; `Trial.set_constraint` values count alike.
+            The controller ranks feasible trials first (`controller.objectives`).
         **controller_options: `controller.Controller` options (hidden_size, lr, batch_size,
             entropy_weight, elite_size, ...); unknown names are a ValueError.
     """
 
     def __init__(self, seed: int | None = None, *, n_startup_trials: int = 1, n_bins: int = 8,
-                 independent_sampler: BaseSampler | None = None, **controller_options: Any) -> None:
+                 independent_sampler: BaseSampler | None = None,
+                 constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
+                 **controller_options: Any) -> None:
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be an integer >= 0, got {n_startup_trials!r}")
         if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
@@ -85,6 +94,7 @@ class ControllerSampler(BaseSampler):
         self._n_startup_trials = n_startup_trials
         self._n_bins = n_bins
         self._independent_sampler = independent_sampler
+        self._constraints_func = constraints_func
         self._options = dict(controller_options)
         probe = SearchSpace.from_dict({"name": "probe", "decisions": [{"name": "p", "choices": [0, 1]}]})
         Controller(probe, seed=self._seed, **self._options)      # fail fast on bad options
@@ -120,14 +130,13 @@ class ControllerSampler(BaseSampler):
 
     def sample_relative(self, study: Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        self._raise_error_if_multi_objective(study)
         if not search_space:
             return {}
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(trials) < self._n_startup_trials:
             return {}
         with self._lock:                       # the controller pins torch to one thread while it asks
-            ctrl, slots = self._controller(study.direction, search_space, trials)
+            ctrl, slots = self._controller(tuple(study.directions), search_space, trials)
             try:
                 with torch.inference_mode():   # asking needs no autograd bookkeeping
                     config = _asking_copy(ctrl, self._derived_seed(trial.number, "ask")).ask(1)[0]
@@ -137,29 +146,38 @@ class ControllerSampler(BaseSampler):
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        self._raise_error_if_multi_objective(study)
         if self._independent_sampler is not None:
             return self._independent_sampler.sample_independent(study, trial, param_name,
                                                                 param_distribution)
         rng = self._rng(trial.number, f"independent:{param_name}")
         return bins_for(param_distribution, self._n_bins).uniform(rng)
 
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        if self._constraints_func is not None:
+            _process_constraints_after_trial(self._constraints_func, study, trial, state)
+        if self._independent_sampler is not None:
+            self._independent_sampler.after_trial(study, trial, state, values)
+
     # ---- the controller as a function of the study's trials -----------------------------------
-    def _controller(self, direction: StudyDirection, search_space: dict[str, BaseDistribution],
+    def _controller(self, directions: tuple[StudyDirection, ...], search_space: dict[str, BaseDistribution],
                     trials: Sequence[FrozenTrial]) -> tuple[Controller, SlotMap]:
         """A controller told exactly `trials` (in completion order): the cached one if what it was
-        told is a prefix of their history, else a fresh one replayed from the start."""
-        key = (direction, tuple(sorted(search_space.items())))
+        told is a prefix of their history, else a fresh one replayed from the start. Once any
+        trial has constraints, every trial is told with its own (none: feasible)."""
+        constrained = any(t.constraints for t in trials)
+        key = (directions, constrained, tuple(sorted(search_space.items())))
         replay = self._cache if self._cache is not None and self._cache.key == key else None
         slots = replay.slots if replay else SlotMap.create(search_space, self._n_bins)
         memo = replay.entries if replay else {}
-        history = _history(trials, search_space, slots, direction, memo)
+        history = _history(trials, search_space, slots, directions, memo, constrained)
         if replay is None or history[:len(replay.told)] != replay.told:
             ctrl = Controller(slots.space, seed=self._seed, **self._options)
             replay = _Replay(key, slots, ctrl, entries=memo)
-        for entry in history[len(replay.told):]:
-            replay.ctrl.tell([entry[1]], [entry[2]])     # one at a time: a replay batches alike
-            replay.told.append(entry)
+        for number, config, reward, constraints in history[len(replay.told):]:
+            # one at a time: a replay batches alike
+            replay.ctrl.tell([config], [reward], None if constraints is None else [constraints])
+            replay.told.append((number, config, reward, constraints))
         self._cache = replay
         return replay.ctrl, slots
 
@@ -180,21 +198,33 @@ def reward_of(value: float | None, direction: StudyDirection) -> float | None:
 
 
 def _history(trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution], slots: SlotMap,
-             direction: StudyDirection, memo: dict[tuple, Entry | None] | None = None) -> History:
-    """(number, config, reward) of the COMPLETE trials that sampled every parameter of the
-    space from the same distribution, in completion order; pruned and failed trials, and
-    non-finite values, tell nothing. `memo` keeps each finished trial's entry between calls."""
+             directions: Sequence[StudyDirection], memo: dict[tuple, Entry | None] | None = None,
+             constrained: bool = False) -> History:
+    """(number, config, reward, constraints) of the COMPLETE trials that sampled every
+    parameter of the space from the same distribution, in completion order; pruned and failed
+    trials, and non-finite values, tell nothing. A multi-objective study's reward is one per
+    objective. `memo` keeps each finished trial's entry between calls."""
     memo = {} if memo is None else memo
     out: History = []
     for t in sorted(trials, key=lambda t: (t.datetime_complete or datetime.min, t.number)):
-        fingerprint = (t._trial_id, t.number, t.datetime_complete)     # a finished trial never changes
+        # a finished trial never changes (its constraints are stored before it completes)
+        fingerprint = (t._trial_id, t.number, t.datetime_complete, constrained)
         if fingerprint not in memo:
-            reward = reward_of(t.value, direction) if t.state == TrialState.COMPLETE else None
+            reward = _rewards(t, directions) if t.state == TrialState.COMPLETE else None
             fits = reward is not None and all(t.distributions.get(n) == d for n, d in search_space.items())
-            memo[fingerprint] = (t.number, slots.config_of(t.params), reward) if fits else None
+            limits = tuple(t.constraints.values()) if constrained else None
+            memo[fingerprint] = (t.number, slots.config_of(t.params), reward, limits) if fits else None
         if memo[fingerprint] is not None:
             out.append(memo[fingerprint])
     return out
+
+
+def _rewards(trial: FrozenTrial, directions: Sequence[StudyDirection]) -> Any:
+    """A trial's reward: one number, or a tuple with one per objective; None if any is missing."""
+    if len(directions) == 1:
+        return reward_of(trial.value, directions[0])
+    rewards = tuple(reward_of(v, d) for v, d in zip(trial.values or (), directions))
+    return rewards if len(rewards) == len(directions) and None not in rewards else None
 
 
 def _asking_copy(ctrl: Controller, seed: int) -> Controller:

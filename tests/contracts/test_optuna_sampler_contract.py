@@ -10,8 +10,8 @@ from typing import Callable
 import optuna
 import pytest
 from optuna.samplers import BaseSampler
-from optuna.testing.pytest_samplers import (BasicSamplerTestCase, RelativeSamplerTestCase,
-                                            SingleOnlySamplerTestCase)
+from optuna.testing.pytest_samplers import (BasicSamplerTestCase, MultiObjectiveSamplerTestCase,
+                                            RelativeSamplerTestCase)
 
 from hyperseq.sampler import ControllerSampler
 
@@ -23,13 +23,13 @@ def _one_thread(one_thread) -> None:
     """Tiny policy ops on one intra-op thread (tests/conftest.py)."""
 
 
-class TestControllerSampler(BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase):
+class TestControllerSampler(BasicSamplerTestCase, RelativeSamplerTestCase, MultiObjectiveSamplerTestCase):
     @pytest.fixture
     def sampler(self) -> Callable[[], BaseSampler]:
         return lambda: ControllerSampler(seed=0)
 
 
-class TestControllerSamplerWithFallback(BasicSamplerTestCase, SingleOnlySamplerTestCase):
+class TestControllerSamplerWithFallback(BasicSamplerTestCase, MultiObjectiveSamplerTestCase):
     """The same contract with a fallback sampler for parameters outside the relative space."""
 
     @pytest.fixture

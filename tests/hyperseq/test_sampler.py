@@ -276,8 +276,8 @@ def test_pruned_failed_and_non_finite_trials_teach_nothing() -> None:
         assert set(space) == {"x", "cell"}
         suggested.append(study.sampler.sample_relative(study, study.trials[-1], space))
         told = _history(study.get_trials(states=(TrialState.COMPLETE,)), space,
-                        SlotMap.create(space, 8), study.direction)
-        assert [number for number, _, _ in told] == list(range(8))
+                        SlotMap.create(space, 8), study.directions)
+        assert [number for number, _, _, _ in told] == list(range(8))
     assert suggested[0] == suggested[1]
 
 
@@ -286,8 +286,8 @@ def test_reward_follows_the_study_direction() -> None:
         study = optuna.create_study(direction=direction)
         study.add_trial(optuna.create_trial(params={"x": 1.0}, distributions={"x": SPACE["x"]}, value=2.0))
         space = {"x": SPACE["x"]}
-        told = _history(study.trials, space, SlotMap.create(space, 8), study.direction)
-        assert [r for _, _, r in told] == [sign * 2.0]
+        told = _history(study.trials, space, SlotMap.create(space, 8), study.directions)
+        assert [r for _, _, r, _ in told] == [sign * 2.0]
 
 
 # ---- distributions <-> slots ------------------------------------------------------------------
