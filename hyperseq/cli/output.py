@@ -57,6 +57,8 @@ def print_table(df: Any, title: str, metric: str | None = None) -> None:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:       # a count (params): every digit
+            return str(int(value))
         return "" if value != value else f"{value:.4g}"
     return "" if value is None else str(value)
 

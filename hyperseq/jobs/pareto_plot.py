@@ -74,7 +74,8 @@ def _step_line(members: Sequence["TrialPoint"], objectives: Sequence[Objective])
 def pareto_figure(points: Sequence["TrialPoint"], objectives: Sequence[Objective],
                   constraints: Sequence[Constraint], name: str = "") -> "Figure":
     """Every trial with a point: feasible ones as dots, the front's as larger red dots joined
-    by its step line, infeasible ones as grey crosses (legend: counts and the constraints)."""
+    by its step line, infeasible ones as grey crosses (legend: counts and the constraints); a
+    constraint on a drawn metric is a dashed line at its bound."""
     if len(objectives) < 2:
         raise ValueError(f"a Pareto plot needs two objectives, got {len(objectives)}")
     x_of, y_of = objectives[0].name, objectives[1].name
@@ -91,6 +92,9 @@ def pareto_figure(points: Sequence["TrialPoint"], objectives: Sequence[Objective
         ax.scatter([p.values[x_of] for p in group], [p.values[y_of] for p in group], **styles[key])
     if groups["front"]:
         ax.plot(*_step_line(groups["front"], objectives), color="C3", linewidth=1.2, zorder=2)
+    for c in constraints:                               # a bound on a drawn metric: where it lies
+        if c.name in (x_of, y_of):
+            (ax.axvline if c.name == x_of else ax.axhline)(c.bound, color="0.55", linestyle="--", linewidth=0.8)
     ax.set_xlabel(_axis_label(objectives[0]))
     ax.set_ylabel(_axis_label(objectives[1]))
     shown = "" if len(objectives) == 2 else \

@@ -129,6 +129,7 @@ def test_best_pareto_table_and_single_objective_note(store: tuple[str, str]) -> 
     assert done.exit_code == 0, done.output
     assert "Pareto front: mo (val_loss:min, params:min; params<=50000, step_ms<=50)" in done.stdout
     assert all(t in done.stdout for t in FRONT) and "t5" not in done.stdout and "feasible" in done.stdout
+    assert "40000" in done.stdout                                     # a count keeps its digits
     done = CliRunner().invoke(cli, ["best", "single", "--pareto", "--format", "json", "--tracking-uri", uri])
     assert done.exit_code == 0 and [r["trial_id"] for r in json.loads(done.stdout)] == ["t6"]
     assert "one objective (val_loss:min)" in done.stderr
@@ -152,6 +153,25 @@ def test_the_pareto_plot_is_logged_to_the_parent(store: tuple[str, str], tmp_pat
     single = open_store(uri).job_runs("single")[0].info.run_id
     log_pareto_plot(uri, single, "single")                      # one objective: no front to draw
     assert not open_store(uri).client.list_artifacts(single, "plots")
+
+
+def test_a_plot_that_fails_to_render_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job's writer goes on: a warning, no artifact, no exception."""
+    import logging
+
+    from hyperseq.jobs import pareto_plot
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = _job(uri, "mo-broken", OPTIONS, {"t1": TRIALS["t1"]})
+
+    def broken(*args: object) -> None:
+        raise ValueError("no axes today")
+
+    monkeypatch.setattr(pareto_plot, "pareto_figure", broken)
+    with caplog.at_level(logging.WARNING, logger=pareto_plot.__name__):
+        pareto_plot.log_pareto_plot(uri, parent, "mo-broken")
+    assert "plots/pareto.png" in caplog.text and "no axes today" in caplog.text
+    assert not open_store(uri).client.list_artifacts(parent, "plots")
 
 
 def test_the_front_figure_draws_every_trial_and_the_front(store: tuple[str, str]) -> None:
