@@ -3,7 +3,8 @@
 Raw access is the `Store`; this module only shapes runs into tables: one row per trial
 (rank, trial_id, reward, metric, params...) or per job (status, trials, best). A trial table
 names its task metric and mode in ``df.attrs`` ("metric", "mode") when its jobs share one,
-so a printed table can head the ``metric`` column with the metric's name.
+so a printed table can head the ``metric`` column with the metric's name. A job's Pareto
+front (`pareto_configs`) is a trial table of its front's rows, its points from `front`.
 """
 from __future__ import annotations
 
@@ -127,7 +128,10 @@ def best_configs(job: str, top: int | None = 10, tracking_uri: str | None = None
                  pareto: bool = False) -> pd.DataFrame:
     """Top `top` configurations of a job by reward: rank, trial_id, reward, metric, ..., params.
 
-    With `pareto`, the job's feasible non-dominated search trials instead (`pareto_configs`)."""
+    With `pareto`, the job's Pareto front instead (`pareto_configs`): its feasible
+    non-dominated search trials, best first by the first objective, with a column per
+    objective and constrained metric and ``feasible``; a job with one objective gives its best
+    feasible trial."""
     uri = _uri(tracking_uri)
     parent = job_run(job, uri)
     if pareto:
