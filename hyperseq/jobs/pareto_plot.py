@@ -102,7 +102,7 @@ def pareto_figure(points: Sequence["TrialPoint"], objectives: Sequence[Objective
     ax.set_title(f"{name}: Pareto front{shown}" if name else f"Pareto front{shown}", y=1.0, fontsize=10)
     ax.legend(loc="best", fontsize=8)
     if len(drawn) < len(points):
-        fig.text(0.01, 0.01, f"{len(points) - len(drawn)} trial(s) without every objective: not drawn", fontsize=7)
+        fig.text(0.01, 0.01, f"{len(points) - len(drawn)} trial(s) without a value of every objective left out", fontsize=7)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.92)
     return fig
 
