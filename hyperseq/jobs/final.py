@@ -11,8 +11,8 @@ not be answered by a model of another corpus); it is planned with every value wr
 its run's params are what it trained with. The plan (the configurations) is written to the parent run before
 the phase starts (tag ``hyperseq.final_configs``), so a resume runs the same plan.
 
-A job with several objectives or a constraint (`ranked`) retrains its best feasible configs:
-feasible first, then Pareto rank, then the first objective; its answer (`answer`) is the best
+A job with several objectives or a constraint (`ranked`) retrains its best feasible configs
+(only those: by Pareto rank, then the first objective); its answer (`answer`) is the best
 feasible final by the first objective. A constrained job whose search found no feasible trial
 fails (`check_feasible`) rather than answer with a config that breaks its constraint.
 """
@@ -28,6 +28,7 @@ from tasks import TASKS, get_task
 from workers.trainable import FINAL_KEY
 
 from ..tracking import tags as T
+from ..tracking.front import epoch_values
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import task_defaults
 from ..tracking.store import open_store
@@ -68,38 +69,23 @@ def plan(spec: JobSpec, parent: str) -> list[dict[str, Any]]:
 
 
 def ranked(spec: JobSpec, trials: list[tuple[float, dict[str, Any], Any]]) -> list[tuple[float, dict[str, Any], Any]]:
-    """(reward, config, run) best first: by reward; in a multi-objective or constrained job,
-    feasible first, then by Pareto rank (`controller.pareto.front_ranks`, which orders the
-    infeasible by violation), then by reward (the first objective). A trial missing an
-    objective's metric comes after those with all of them."""
+    """(reward, config, run) best first: by reward; in a multi-objective or constrained job, the
+    feasible only (an infeasible config cannot be the answer: no final budget is spent on it),
+    by Pareto rank (`controller.pareto.front_ranks`), then by reward (the first objective). A
+    trial's values are read at its best epoch by the first objective, as `best --pareto` reads them
+    (`tracking.front.epoch_values`); one missing an objective comes after those with all."""
     by_reward = sorted(trials, key=lambda t: -t[0])
     if not spec.several:
         return by_reward
-    views = [_view(spec, run) for _, _, run in by_reward]
-    viol = [_violation(spec, run, view) for (_, _, run), view in zip(by_reward, views)]
-    points = [point(view, spec.objectives) for view in views]
+    store = open_store(spec.tracking_uri)
+    values = [epoch_values(store, run, spec.objectives, spec.constraints, spec.metric) for _, _, run in by_reward]
+    viol = [violation(constraint_values(v, spec.constraints)) for v in values]
+    points = [point(v, spec.objectives) for v in values]
     whole = [i for i, p in enumerate(points) if p is not None]
     ranks = dict(zip(whole, front_ranks([points[i] for i in whole], [viol[i] for i in whole])))
-    order = sorted(range(len(by_reward)), key=lambda i: (viol[i] > 0, i not in ranks, ranks.get(i, 0), i))
+    order = sorted((i for i in range(len(by_reward)) if viol[i] <= 0),
+                   key=lambda i: (i not in ranks, ranks.get(i, 0), i))
     return [by_reward[i] for i in order]
-
-
-def _view(spec: JobSpec, run: Any) -> dict[str, float]:
-    """A trial's metrics as its run holds them (the last epoch's), with its best-epoch value of
-    the job's metric (``best_<metric>``), the objective its best epoch was chosen by."""
-    metrics = dict(run.data.metrics)
-    if f"best_{spec.metric}" in metrics:
-        metrics[spec.metric] = metrics[f"best_{spec.metric}"]
-    return metrics
-
-
-def _violation(spec: JobSpec, run: Any, view: dict[str, float]) -> float:
-    """0 for a trial its worker marked feasible (its best epoch's constraint values), else the
-    total violation of its run's metrics (at least a little: the worker said infeasible)."""
-    if not spec.constraints or run.data.metrics.get("feasible") == 1:
-        return 0.0
-    computed = violation(constraint_values(view, spec.constraints))
-    return max(computed, 1e-12) if "feasible" in run.data.metrics else computed
 
 
 def check_feasible(spec: JobSpec, parent: str) -> None:
@@ -117,17 +103,29 @@ def check_feasible(spec: JobSpec, parent: str) -> None:
                     "so it has no answer (parent run FAILED); loosen the constraint or search more")
 
 
+def feasible_first(spec: JobSpec, parent: str, table: Any) -> Any:
+    """A constrained job's ranked trial table (`best_configs`: final phase first, then by
+    reward) with the trials marked feasible before the others, ranks renumbered: its first
+    row is the job's answer, the best feasible final (else the best feasible search trial,
+    when no final is feasible). Other jobs' tables are returned as they are."""
+    if not spec.constraints or not len(table):
+        return table
+    feasible = {run.info.run_id for run in open_store(spec.tracking_uri).trial_runs(parent)
+                if run.data.metrics.get("feasible") == 1}
+    out = table.sort_values("run_id", key=lambda ids: ~ids.isin(feasible), kind="stable").reset_index(drop=True)
+    out["rank"] = range(1, len(out) + 1)
+    out.attrs.update(table.attrs)
+    return out
+
+
 def answer(spec: JobSpec, parent: str, table: Any) -> Any:
-    """The job's answer: the first row of the ranked trial table (`best_configs`: final phase
-    first, then by reward) with a reward and, in a constrained job, marked feasible: the best
-    feasible final, else the best feasible search trial (when no final is feasible). None if
-    none qualifies."""
-    rows = [row for _, row in table.iterrows() if row["reward"] == row["reward"]]    # not NaN
-    if spec.constraints and rows:
-        feasible = {run.info.run_id for run in open_store(spec.tracking_uri).trial_runs(parent)
-                    if run.data.metrics.get("feasible") == 1}
-        rows = [row for row in rows if row["run_id"] in feasible]
-    return rows[0] if rows else None
+    """The job's answer: the first row of its table (`feasible_first`) with a reward, and
+    marked feasible in a constrained job; None if there is none."""
+    if not len(table) or table.iloc[0]["reward"] != table.iloc[0]["reward"]:     # none, or NaN
+        return None
+    best = table.iloc[0]
+    run = open_store(spec.tracking_uri).get_run(best["run_id"]) if spec.constraints else None
+    return None if run is not None and run.data.metrics.get("feasible") != 1 else best
 
 
 def fixed_decisions(space: Any) -> dict[str, Any]:

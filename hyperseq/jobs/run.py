@@ -184,7 +184,7 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
         watch.check(spec.name, spec.experiment_path)
         monitor.plot()                     # (already queued at the last completion, unless cut short)
         writer.submit(pareto_plot.log_pareto_plot, spec.tracking_uri, parent, spec.name)   # (2+ objectives)
-        table = best_configs(spec.name, top=None, tracking_uri=spec.tracking_uri)
+        table = final.feasible_first(spec, parent, best_configs(spec.name, None, spec.tracking_uri))
         open_store(spec.tracking_uri).log_text(parent, table.to_csv(index=False), "best_configs.csv")
         flushed = writer.flush() and flushed
         watch.check(spec.name, spec.experiment_path)
@@ -291,7 +291,7 @@ def _final_phase(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress:
 
 
 def _result(spec: JobSpec, parent: str, exp_id: str, status: str, table: pd.DataFrame) -> JobResult:
-    best = final.answer(spec, parent, table)          # in a constrained job: the best feasible
+    best = final.answer(spec, parent, table)          # a constrained job's: the best feasible
     config = None if best is None else trial_config(open_store(spec.tracking_uri).get_run(best["run_id"]))
     return JobResult(spec.name, parent, exp_id, spec.tracking_uri, spec.experiment_path, status, config,
                      None if best is None else float(best["reward"]), table, spec.metric)

@@ -7,8 +7,9 @@ searcher owns its space, so a `param_space` with unresolved domains is refused (
 Tune raises instead of passing `Domain` objects to the trials. Non-finite results (NaN, ±inf)
 and errored trials tell `None`. A multi-objective or constrained job's trials report
 ``objectives`` (the vector told instead of the reward) and ``constraints`` (told beside it;
-`workers.trainable`); a single-objective job's searcher is told a float, as before. State is saved with `torch.save` and read back with
-``weights_only=True``: tensors and plain data only, so loading it cannot run code.
+`workers.trainable`); a single-objective job's searcher is told a float, as before. State is
+saved with `torch.save` and read back with ``weights_only=True``: tensors and plain data only,
+so loading it cannot run code.
 """
 from __future__ import annotations
 
