@@ -30,7 +30,7 @@ from ..tracking import tags as T
 from ..tracking.mlflow_store import trial_config
 from ..tracking.query import best_configs
 from ..tracking.store import StoreError, open_store
-from . import final, pareto_plot, plots, state, unique, warm
+from . import disk, final, pareto_plot, plots, state, unique, warm
 from .state import StateKeeper
 from .watch import StoreWatch
 from .heap import settle_heap
@@ -115,7 +115,7 @@ def execute(spec: JobSpec, progress: bool = False, callbacks: list | None = None
     quiet_tune()
     writer = shared_writer()            # start its MLflow imports now, alongside Ray's start
     writer.submit(plots.ready)          # ... and matplotlib's, for the plots at the end
-    with ray_session(), job_lock(spec.storage, spec.name):
+    with disk.storage_errors(spec), ray_session(), job_lock(spec.storage, spec.name):
         check_cluster(spec)
         tags = {T.TAG_SEARCHER: spec.searcher, T.TAG_SPACE: spec.space.name, T.TAG_TASK: spec.task,
                 T.TAG_METRIC: spec.metric, T.TAG_MODE: spec.mode, T.TAG_REWARD_RULE: spec.rule.describe(),
@@ -149,7 +149,7 @@ def resume_prepared(spec: JobSpec, parent: Any, progress: bool = False,
     writer.submit(plots.ready)
     # Tune's analysis of the restored experiment warns per trial that it has no result files.
     logging.getLogger(ANALYSIS_LOGGER).setLevel(logging.ERROR)
-    with job_lock(spec.storage, spec.name), ray_session():
+    with disk.storage_errors(spec), job_lock(spec.storage, spec.name), ray_session():
         check_cluster(spec)
         restorable = state.recover(Path(spec.experiment_path))      # else Tune saved nothing yet
         final_saved = state.recover(Path(final.final_path(spec)))

@@ -10,9 +10,7 @@ import dataclasses
 import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from workers.rewards import RewardRule, reward_rule
 
 from .. import schedulers
 from . import warm
+from .disk import write_probe
 from ..tracking.probe import writable_dir
 from ..tracking.store import StoreError, check_uri, default_tracking_uri, open_store
 from .objectives import (Constraint, Objective, job_objectives, parse_constraint, parse_objective, several,
@@ -200,30 +199,10 @@ def check_storage(given: str | None) -> Path:
     if not writable_dir(ancestor):
         why = "not a directory" if not ancestor.is_dir() else "not writable"
         raise JobError("storage", given or DEFAULT_STORAGE, f"cannot be written: {ancestor} is {why}")
-    why = _write_probe(ancestor)
+    why = write_probe(ancestor)
     if why:
         raise JobError("storage", given or DEFAULT_STORAGE, f"cannot be written: {why}")
     return store
-
-
-def _write_probe(directory: Path) -> str | None:
-    """Why a folder and a file cannot be created (and removed) in `directory`, else None.
-
-    Permission bits and mount flags do not tell: a special filesystem (sysfs, procfs) passes
-    both and refuses the first file Ray Tune writes. The probe leaves nothing behind.
-    """
-    try:
-        folder = tempfile.mkdtemp(prefix=".hyperseq-probe-", dir=directory)
-    except OSError as err:
-        return f"cannot create a folder in {directory}: {err.strerror or err}"
-    try:
-        (Path(folder) / "probe").write_bytes(b"")
-        (Path(folder) / "probe").unlink()
-    except OSError as err:
-        return f"cannot create a file in {directory}: {err.strerror or err}"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return None
 
 
 def _tracking_uri(given: str | None) -> str:
