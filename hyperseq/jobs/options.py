@@ -220,8 +220,9 @@ class JobOptions:
         "multi-objective job, the first ranks the answer [default: the task's metric].",
         repeated(parse_objective, check_directions), cli=str, metavar="NAME:min|max", multiple=True)
     constraint: tuple[str, ...] | None = option(
-        None, "A bound a trial must respect to count as an answer, e.g. \"params<=50000\" "
-        "(or >=); repeatable.", repeated(parse_constraint), cli=str, metavar="NAME<=V", multiple=True)
+        None, "A bound a trial must respect to be feasible (only feasible configs are retrained "
+        "and answer), e.g. \"params<=50000\" (or >=); repeatable [default: none].",
+        repeated(parse_constraint), cli=str, metavar="NAME<=V", multiple=True)
     controller_options: dict = option({}, "rnn Controller options, e.g. lr=0.01,elite_size=0 (see "
                                       "ControllerOptions).", pairs, cli=str, metavar="K=V,...", param=False)
 
