@@ -182,3 +182,11 @@ def test_the_acceptance_job_runs_end_to_end(tmp_path: Path, ray_cluster) -> None
     top = store.get_run(first[header.index("run_id")])
     assert top.data.tags[T.TAG_PHASE] == "final" and top.data.metrics["params"] <= BOUND
     assert math.isfinite(top.data.metrics["reward"])
+    assert Path(store.download_artifact(parent.info.run_id, "plots/pareto.png", str(tmp_path))).stat().st_size
+    front = CliRunner().invoke(cli, ["best", "mo", "--pareto", "--top", "0", "--format", "json", "--tracking-uri", uri])
+    assert front.exit_code == 0, front.output
+    rows = json.loads(front.stdout)
+    assert rows and all(row["feasible"] and row["params"] <= BOUND for row in rows)
+    points = [(row["val_loss"], row["params"]) for row in rows]
+    for p in points:                    # non-dominated among themselves
+        assert not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points)
