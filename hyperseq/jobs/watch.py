@@ -1,8 +1,8 @@
 """`StoreWatch`: a job stops cleanly when its tracking store stops accepting writes.
 
 Every trial is recorded through the `BackgroundWriter`; when the store refuses a write (read
-only, locked, full, a server gone) or a local store's file is deleted, going on would only
-lose trials. So the watch (a Tune callback in the driver) ends the experiment the way a
+only, locked, full, a server gone), a local store's file is deleted, or the writer process
+itself dies (OOM-killed), going on would only lose trials. So the watch (a Tune callback in the driver) ends the experiment the way a
 Ctrl-C does (Tune's SIGUSR1: running trials stop, Tune keeps its state) and the job raises one
 `StoreError` line instead of writing more; `hyperseq resume` finishes it once the store is back,
 recording from Tune's state the trials the store missed (`resume.close_interrupted`).
@@ -47,6 +47,8 @@ class StoreWatch(tune.Callback):
 
     def broken(self) -> str | None:
         """Why the store no longer takes writes, or None."""
+        if self.writer.died:
+            return self.writer.died
         if self.writer.failure:
             return f"a write failed ({self.writer.failure})"
         if self._inode is not None and time.monotonic() >= self._next:
@@ -65,6 +67,9 @@ class StoreWatch(tune.Callback):
             logging.getLogger(TUNE_LOGGER).setLevel(self._level)
             self._level = None
         reason = self.failure or self.broken()
+        if reason and self.writer.died:
+            raise StoreError(f"{reason}, so job {job} stopped (its Ray Tune state is kept in {experiment_path}; "
+                             f"the writes it had not made are recorded by a resume): run `hyperseq resume {job}`")
         if reason:
             raise StoreError(f"tracking store {redact(self.uri)} stopped accepting writes, so job {job} "
                              f"stopped (its Ray Tune state is kept in {experiment_path}): run `hyperseq "

@@ -16,6 +16,9 @@ fed through a pipe by a feeder thread.
   overlap Ray's start) and reused by the jobs that process runs;
 - a driver that dies without closing it (SIGKILL) loses what it had queued: the helper stops
   once its parent is gone, before a resume of the job reconciles the store;
+- a helper that dies while the driver runs (OOM-killed) is a failure like a refused write
+  (`died`): the job stops and a resume records what it had not written. It is not replaced
+  within the job: a new helper would open a second run for each trial already open;
 - MLflow's usage telemetry is off in the helper unless the user chose (``MLFLOW_DISABLE_TELEMETRY``
   or ``DO_NOT_TRACK`` set): it is called on every client call, a large share of the
   helper's CPU for a run's create, log_batch and end.
@@ -56,6 +59,7 @@ class BackgroundWriter:
         self._markers = itertools.count(1)
         self._acked = 0
         self.failure: str | None = None    # the first write the helper could not make
+        self.died: str | None = None       # why the helper ended before `close` (also the failure)
         self._cond = threading.Condition()
         self._closed = False
         self._feeder = threading.Thread(target=self._feed, name="hyperseq-writer-feed", daemon=True)
@@ -66,6 +70,10 @@ class BackgroundWriter:
     @property
     def alive(self) -> bool:
         return not self._closed and self._proc.poll() is None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Queue `fn(*args, **kwargs)` for the helper (after everything submitted before)."""
@@ -119,8 +127,8 @@ class BackgroundWriter:
                 stream.write(data)
                 if self._queue.empty():
                     stream.flush()
-        except OSError as err:                         # the helper died
-            log.warning("MLflow writer process stopped taking writes: %s", err)
+        except OSError:                                # the helper died
+            self._died()
         finally:
             try:
                 stream.close()
@@ -137,7 +145,21 @@ class BackgroundWriter:
                 with self._cond:
                     self._acked = int(line[len(ACK):])
                     self._cond.notify_all()
-        with self._cond:                               # EOF: wake any waiter
+        self._died()                                   # EOF: wake any waiter
+
+    def _died(self) -> None:
+        """The helper's pipes closed: unless the driver closed it, it died (`died`, `failure`)."""
+        code = None
+        if not self._closed:
+            try:
+                code = self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        with self._cond:
+            if not self._closed and self.died is None:
+                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                self.died = f"the MLflow writer process (pid {self._proc.pid}) died ({how})"
+                self.failure = self.failure or self.died
             self._cond.notify_all()
 
 
@@ -160,7 +182,7 @@ class UsesWriter:
 
     Tune pickles its callbacks with the experiment state: live handles (the writer and the
     attributes named in `_transient`) are dropped, and after a restore `writer` falls back
-    to this process's shared writer.
+    to this process's shared writer. A writer that died is kept: its `failure` stops the job.
     """
 
     _writer: BackgroundWriter | None = None
@@ -169,7 +191,7 @@ class UsesWriter:
     @property
     def writer(self) -> BackgroundWriter:
         """The writer given, or (after Tune unpickled this callback on a restore) the shared one."""
-        if self._writer is None or not self._writer.alive:
+        if self._writer is None or self._writer.closed:
             self._writer = shared_writer()
         return self._writer
 
