@@ -11,6 +11,7 @@ Tune saved nothing whole yet, so the resume starts the experiment afresh.
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
 import logging
@@ -156,5 +157,9 @@ class StateKeeper(tune.Callback):
                          for st in [f.stat()])
         except OSError:
             return
-        if seen and seen != self._seen and snapshot(self.exp):
-            self._seen = seen
+        if seen and seen != self._seen:
+            if snapshot(self.exp):
+                self._seen = seen
+            elif shutil.disk_usage(self.exp).free < sum(size for _, _, size in seen):
+                # no room for a good copy: Ray Tune's own saves (which it only logs) fail too
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.exp / (KEEP + ".new")))
