@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 import time
@@ -110,6 +111,7 @@ def schema_version(path: Path) -> str | None:
     return row[0] if row else None
 
 
+@functools.lru_cache(maxsize=1)
 def latest_version() -> str:
     """The schema version this MLflow creates."""
     from mlflow.store.db.utils import _get_latest_schema_revision
