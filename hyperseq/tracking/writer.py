@@ -191,7 +191,7 @@ class UsesWriter:
     @property
     def writer(self) -> BackgroundWriter:
         """The writer given, or (after Tune unpickled this callback on a restore) the shared one."""
-        if self._writer is None or self._writer.closed:
+        if self._writer is None or getattr(self._writer, "closed", False):   # (stand-ins have none)
             self._writer = shared_writer()
         return self._writer
 
