@@ -69,12 +69,11 @@ def test_bad_budget_is_named(space, bad):
         searchers.create("rnn", space, max_overhead=bad)
 
 
-def test_jobs_bound_the_rnn_and_leave_the_others_alone(space):
+def test_jobs_bound_the_rnn_and_leave_the_others_alone(space, tmp_path):
+    from hyperseq.jobs import prepare_job
     from hyperseq.jobs.run import make_searcher
-    from types import SimpleNamespace
-    spec = SimpleNamespace(searcher="rnn", space=space, seed=0, controller_options={"lr": 0.01})
-    rnn = make_searcher(spec)
+    where = {"tracking_uri": f"sqlite:///{tmp_path / 'm.db'}", "storage": str(tmp_path / "ray")}
+    rnn = make_searcher(prepare_job(space, searcher="rnn", controller_options={"lr": 0.01}, **where))
     assert rnn.max_overhead == RNN_MAX_OVERHEAD and rnn.controller.options.lr == 0.01
     assert 0 < RNN_MAX_OVERHEAD <= 0.2                      # the 1.2x, with room for Tune's noise
-    assert not hasattr(make_searcher(SimpleNamespace(searcher="random", space=space, seed=0,
-                                                     controller_options={})), "max_overhead")
+    assert not hasattr(make_searcher(prepare_job(space, searcher="random", **where)), "max_overhead")
