@@ -68,6 +68,7 @@ def _trial_rows(uri: str, parent: Any, runs: list[Any] | None = None) -> list[di
             "job": job, "run_id": run.info.run_id,
             "_config": trial_config(run), "_task": parent.data.tags.get(TAG_TASK),
             "_metric": (metric, parent.data.tags.get(TAG_MODE)),
+            "_feasible": _latest(run, "feasible") != 0,    # logged by constrained jobs only
         })
     return rows
 
@@ -96,12 +97,14 @@ def task_defaults(task: str | None, columns: list[str]) -> dict[str, Any]:
 
 
 def _rank(rows: list[dict[str, Any]], top: int | None) -> pd.DataFrame:
-    """Final-phase trials first (a job's answer is its full-budget winner), then best reward
-    first (failed trials last); one row per trial, params as columns."""
+    """Feasible trials first (a constrained job's answer must respect its constraints), then
+    final-phase trials (a job's answer is its full-budget winner), then best reward first
+    (failed trials last); one row per trial, params as columns."""
     if not rows:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
     df = pd.DataFrame(rows).sort_values("reward", ascending=False, na_position="last", kind="stable")
     df = df.sort_values("phase", key=lambda phase: phase != "final", kind="stable")
+    df = df.sort_values("_feasible", ascending=False, kind="stable")
     df = df.drop_duplicates(["job", "trial_id"])       # a retried trial keeps its best run
     return _table(df.head(top) if top else df)
 

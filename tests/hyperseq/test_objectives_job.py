@@ -190,3 +190,6 @@ def test_the_acceptance_job_runs_end_to_end(tmp_path: Path, ray_cluster) -> None
     points = [(row["val_loss"], row["params"]) for row in rows]
     for p in points:                    # non-dominated among themselves
         assert not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points)
+    plain = CliRunner().invoke(cli, ["best", "mo", "--format", "json", "--tracking-uri", uri])
+    assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.stdout)[0]["run_id"] == top.info.run_id      # plain best opens on the answer
