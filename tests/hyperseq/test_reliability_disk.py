@@ -41,11 +41,10 @@ def _tmpfs(where: Path, size: str) -> Iterator[Path]:
 def _fill(disk: Path) -> Path:
     """Take every free byte of `disk`; returns the file to delete to free them."""
     fill = disk / "fill"
-    with open(fill, "wb") as out:
+    with open(fill, "wb", buffering=0) as out:        # unbuffered: nothing left to fail at close
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
         except OSError as err:
             assert err.errno == errno.ENOSPC, err
     return fill
