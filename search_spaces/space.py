@@ -58,6 +58,8 @@ class SearchSpace:
         self.description: str | None = header["description"]
         self.slots: tuple[Slot, ...] = tuple(slots)
         self._by_key = {s.key: s for s in self.slots}
+        # no conditions: every slot is always active, so sampling needs no activity checks
+        self._flat_sizes = None if any(s.requires for s in self.slots) else [len(s.choices) for s in self.slots]
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -164,6 +166,8 @@ class SearchSpace:
         """(slot index, token) pairs of one config: tokens of `fixed` (by slot index) where
         their slot is active, every other active slot drawn uniformly."""
         fixed = fixed or {}
+        if self._flat_sizes is not None:       # the same draws, in the same order, as below
+            return tuple((i, fixed[i] if i in fixed else rng.randrange(n)) for i, n in enumerate(self._flat_sizes))
         chosen: dict[str, int] = {}
         out = []
         for i, slot in enumerate(self.slots):
