@@ -11,7 +11,6 @@ the argmax is proposed, so uncertain configs still get tried.
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Sequence
 
@@ -49,23 +48,13 @@ class RewardModel:
         self.alpha: torch.Tensor | None = None
         self.chol: torch.Tensor | None = None
         self.targets = torch.zeros(0, dtype=torch.float64)
-        # the same told configs are encoded again at every fit: a bounded memo (a function,
-        # so the sampler's asking copies share it rather than copy it)
-        self._columns = functools.lru_cache(maxsize=4096)(self._columns_of)
 
     def onehot(self, configs: Sequence[Pairs]) -> torch.Tensor:
-        """(len(configs), vocab) indicator rows."""
-        rows, cols = [], []
-        for row, pairs in enumerate(configs):
-            at = self._columns(pairs)
-            rows += [row] * len(at)
-            cols += at
+        rows = [row for row, pairs in enumerate(configs) for _ in pairs]
+        cols = [self.offsets[slot] + tok for pairs in configs for slot, tok in pairs]
         out = torch.zeros(len(configs), self.vocab, dtype=torch.float64)
         out[rows, cols] = 1.0                         # one indexed write, not one per token
         return out
-
-    def _columns_of(self, pairs: Pairs) -> list[int]:
-        return [self.offsets[slot] + tok for slot, tok in pairs]
 
     def gram(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         overlap = (a @ self.similarity @ b.T) / self.slots
