@@ -115,3 +115,16 @@ def test_the_controller_finds_a_better_front_than_random_sampling():
         draws = random.Random(seed).sample(grid, 60)
         rand.append(_hv([_tradeoff(c) for c in draws]) / best)
     assert sum(rnn) / 3 > sum(rand) / 3 + 0.08, (rnn, rand)
+
+
+def test_a_controller_that_has_screened_pickles_and_continues_alike():
+    """Ray Tune pickles its searcher (tuner.pkl): every part the controller grows while asking
+    and telling, single- or multi-objective, must pickle."""
+    import pickle
+    space = _space(3)
+    for rewards in ([0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.8, 0.4], [(r, 1 - r) for r in (0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.8, 0.4)]):
+        ctrl = Controller(space, seed=1)
+        for r in rewards:
+            ctrl.tell(ctrl.ask(1), [r])
+        copy = pickle.loads(pickle.dumps(ctrl))
+        assert copy.ask(2) == ctrl.ask(2)
