@@ -9,8 +9,9 @@ scalars come out of the history of such results:
   crowding distance (NSGA-II, Deb et al. 2002), so the policy is pulled towards the whole
   front and its spread ends rather than one corner.
 - `parego`, the reward model's targets for one proposal: a random augmented Chebyshev
-  scalarisation of the objectives normalised over the history (ParEGO, Knowles 2006), a new
-  weight vector per proposal, so successive trials aim at different parts of the front.
+  scalarisation of the objectives (ParEGO, Knowles 2006), each objective normalised to its
+  rank in the history, a new weight vector per proposal, so successive trials aim at
+  different parts of the front.
 
 Only ranks of either scalar matter downstream (rank shaping, normal-score targets).
 """
@@ -89,8 +90,10 @@ class Objectives:
         configs rank below every feasible one, by violation."""
         keys, points, viol = self.means()
         p = torch.tensor(points, dtype=torch.float64)
-        low, high = p.min(0).values, p.max(0).values
-        scaled = (p - low) / torch.where(high > low, high - low, torch.ones_like(high))
+        # each objective as its rank in the history, in [0, 1]: blind to scale and skew (a
+        # training time spans decades), as the rest of the controller is
+        # (ties share the lower rank, so a dominated config never ranks above its dominator)
+        scaled = (p[None, :, :] < p[:, None, :]).sum(1).to(torch.float64) / max(1, len(keys) - 1)
         weights = -torch.log(torch.rand(self.dims, generator=rng, dtype=torch.float64))
         weights = weights / weights.sum()                         # uniform on the simplex
         weighted = scaled * weights
