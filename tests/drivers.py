@@ -45,6 +45,23 @@ def trial_runs(uri: str, job: str) -> list:
     return store.trial_runs(jobs[0].info.run_id) if jobs else []
 
 
+
+def resume_finishes(uri: str, storage: Path, job: str, trials: int) -> list:
+    """``hyperseq resume JOB`` exits 0 and leaves the job FINISHED with each of its `trials`
+    search trials finished exactly once and no run left RUNNING; returns the trial runs."""
+    from click.testing import CliRunner
+
+    from hyperseq.cli import cli
+    from hyperseq.tracking.tags import TAG_TRIAL
+    resumed = CliRunner().invoke(cli, ["resume", job, "--tracking-uri", uri, "--storage", str(storage)])
+    assert resumed.exit_code == 0, resumed.output
+    [parent] = open_store(uri).job_runs(job)
+    runs = trial_runs(uri, job)
+    finished = [r.data.tags[TAG_TRIAL] for r in runs if r.info.status == "FINISHED"]
+    assert parent.info.status == "FINISHED" and len(finished) == trials == len(set(finished))
+    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}, [(r.info.status, r.data.tags) for r in runs]
+    return runs
+
 def wait_until(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 180) -> None:
     """Poll `ready()` until it holds; fail if the driver exits first or time runs out."""
     deadline = time.monotonic() + timeout

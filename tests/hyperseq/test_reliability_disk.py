@@ -15,10 +15,9 @@ from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
-from drivers import driver, trial_runs, usage_error, wait_until
+from drivers import driver, resume_finishes, trial_runs, usage_error, wait_until
 
 from hyperseq.cli import cli
-from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
 
 SPACE = "name: sleepy\ntask: noop\ndecisions:\n  - {name: a, choices: [1, 2, 3, 4, 5, 6, 7, 8]}\n" \
@@ -94,10 +93,4 @@ def test_storage_filling_up_mid_run_stops_in_one_line_and_resumes(env) -> None:
         assert job.info.status == "FAILED"
 
         fill.unlink()
-        resumed = CliRunner().invoke(cli, ["resume", "filled", "--tracking-uri", uri, "--storage", str(storage)])
-        assert resumed.exit_code == 0, resumed.output
-    [job] = open_store(uri).job_runs("filled")
-    runs = trial_runs(uri, "filled")
-    finished = [r.data.tags[T.TAG_TRIAL] for r in runs if r.info.status == "FINISHED"]
-    assert job.info.status == "FINISHED" and len(finished) == TRIALS == len(set(finished))
-    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}
+        resume_finishes(uri, storage, "filled", TRIALS)

@@ -9,10 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from drivers import driver, mid_search, trial_runs, wait_until
+from drivers import driver, mid_search, resume_finishes, trial_runs, wait_until
 
-from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
 from hyperseq.tracking.store import open_store
 
@@ -58,11 +56,5 @@ def test_a_writer_killed_mid_job_stops_the_job_and_resume_repairs_it(tmp_path: P
     before = trial_runs(uri, "oom")
     assert len({r.data.tags[T.TAG_TRIAL] for r in before}) == len(before)      # no trial run twice
 
-    resumed = CliRunner().invoke(cli, ["resume", "oom", "--tracking-uri", uri, "--storage", str(storage)])
-    assert resumed.exit_code == 0, resumed.output
-    [job] = open_store(uri).job_runs("oom")
-    runs = trial_runs(uri, "oom")
-    finished = [r.data.tags[T.TAG_TRIAL] for r in runs if r.info.status == "FINISHED"]
-    assert job.info.status == "FINISHED" and len(finished) == TRIALS == len(set(finished))
-    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}, [(r.info.status, r.data.tags) for r in runs]
+    runs = resume_finishes(uri, storage, "oom", TRIALS)
     assert all(r.info.end_time >= r.info.start_time for r in runs)

@@ -11,12 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from drivers import driver, mid_search, trial_runs, wait_until
+from drivers import driver, mid_search, resume_finishes, trial_runs, wait_until
 
-from hyperseq.cli import cli
 from hyperseq.tracking import tags as T
-from hyperseq.tracking.store import open_store
 
 SPACE = "name: sleepy\ntask: noop\ndecisions:\n  - {name: a, choices: [1, 2, 3, 4, 5, 6, 7, 8]}\n" \
         "  - {name: sleep, choices: [0.7]}\n"
@@ -93,13 +90,7 @@ def test_store_lost_mid_run_stops_cleanly_and_resumes(tmp_path: Path, fault: str
         _forget_connections()
         os.replace(backup, db)
 
-    resumed = CliRunner().invoke(cli, ["resume", "lost", "--tracking-uri", uri, "--storage", str(storage)])
-    assert resumed.exit_code == 0, resumed.output
-    [job] = open_store(uri).job_runs("lost")
-    runs = trial_runs(uri, "lost")
-    finished = [r.data.tags[T.TAG_TRIAL] for r in runs if r.info.status == "FINISHED"]
-    assert job.info.status == "FINISHED" and len(finished) == TRIALS == len(set(finished))
-    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}
+    runs = resume_finishes(uri, storage, "lost", TRIALS)
     for run in runs:
         if run.info.status == "FINISHED":
             assert "reward" in run.data.metrics and run.data.params, run.data.tags
