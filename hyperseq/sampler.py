@@ -104,10 +104,11 @@ class ControllerSampler(BaseSampler):
         self._search_space = IntersectionSearchSpace()
         self._lock = threading.RLock()        # one controller, many optimize() threads
         self._cache: _Replay | None = None
+        self._limits: dict[tuple, bool] = {}   # finished trial -> whether it has constraints
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for name in ("_search_space", "_lock", "_cache"):     # rebuilt from the study anyway
+        for name in ("_search_space", "_lock", "_cache", "_limits"):     # rebuilt from the study anyway
             del state[name]
         return state
 
@@ -165,7 +166,7 @@ class ControllerSampler(BaseSampler):
         """A controller told exactly `trials` (in completion order): the cached one if what it was
         told is a prefix of their history, else a fresh one replayed from the start. Once any
         trial has constraints, every trial is told with its own (none: feasible)."""
-        constrained = any(t.constraints for t in trials)
+        constrained = any(self._has_limits(t) for t in trials)
         key = (directions, constrained, tuple(sorted(search_space.items())))
         replay = self._cache if self._cache is not None and self._cache.key == key else None
         slots = replay.slots if replay else SlotMap.create(search_space, self._n_bins)
@@ -180,6 +181,14 @@ class ControllerSampler(BaseSampler):
             replay.told.append((number, config, reward, constraints))
         self._cache = replay
         return replay.ctrl, slots
+
+    def _has_limits(self, trial: FrozenTrial) -> bool:
+        """Whether a finished trial has constraint values (parsed once per trial: Optuna reads
+        them out of its system attrs on every access)."""
+        key = (trial._trial_id, trial.number, trial.datetime_complete)
+        if key not in self._limits:
+            self._limits[key] = bool(trial.constraints)
+        return self._limits[key]
 
     def _derived_seed(self, number: int, purpose: str) -> int:
         # str seeds hash with SHA-512 (random.seed), the same in every process.
