@@ -54,7 +54,7 @@ class Objectives:
         """ValueError, before anything is recorded, if the told vectors disagree in length
         with each other or with the history."""
         dims = self.dims
-        for values in filter(None, (vector(r) for r in rewards if is_vector(r))):
+        for values in filter(None, (vector(r) for r in rewards if dims or is_vector(r))):
             if dims and len(values) != dims:
                 raise ValueError(f"tell: a reward has {len(values)} objectives, earlier ones had {dims}")
             dims = len(values)

@@ -65,6 +65,8 @@ def test_failed_vectors_teach_nothing_and_kinds_do_not_mix():
     with pytest.raises(ValueError, match="earlier ones had 2"):
         ctrl.tell([{"x0": 3, "x1": 0}, {"x0": 3, "x1": 1}], [(1.0, 2.0), (1.0, 2.0, 3.0)])
     assert ctrl.stats["told"] == 3                        # nothing of the bad batch recorded
+    with pytest.raises(ValueError, match="a reward has 1 objectives, earlier ones had 2"):
+        ctrl.tell([{"x0": 3, "x1": 2}], [0.5])            # a scalar after vectors
     single = Controller(space, seed=0)
     single.tell([{"x0": 0, "x1": 0}], [0.5])
     with pytest.raises(ValueError, match="single-objective"):
