@@ -103,23 +103,8 @@ def check_feasible(spec: JobSpec, parent: str) -> None:
                     "so it has no answer (parent run FAILED); loosen the constraint or search more")
 
 
-def feasible_first(spec: JobSpec, parent: str, table: Any) -> Any:
-    """A constrained job's ranked trial table (`best_configs`: final phase first, then by
-    reward) with the trials marked feasible before the others, ranks renumbered: its first
-    row is the job's answer, the best feasible final (else the best feasible search trial,
-    when no final is feasible). Other jobs' tables are returned as they are."""
-    if not spec.constraints or not len(table):
-        return table
-    feasible = {run.info.run_id for run in open_store(spec.tracking_uri).trial_runs(parent)
-                if run.data.metrics.get("feasible") == 1}
-    out = table.sort_values("run_id", key=lambda ids: ~ids.isin(feasible), kind="stable").reset_index(drop=True)
-    out["rank"] = range(1, len(out) + 1)
-    out.attrs.update(table.attrs)
-    return out
-
-
 def answer(spec: JobSpec, parent: str, table: Any) -> Any:
-    """The job's answer: the first row of its table (`feasible_first`) with a reward, and
+    """The job's answer: the first row of its table (`best_configs`: feasible first) with a reward, and
     marked feasible in a constrained job; None if there is none."""
     if not len(table) or table.iloc[0]["reward"] != table.iloc[0]["reward"]:     # none, or NaN
         return None

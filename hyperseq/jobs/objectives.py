@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-from controller.pareto import violation
 from workers.objectives import Constraint, Objective, constraint_values, point, rewards
 
 COST_METRICS = ("params", "step_ms")   # every task reports them each epoch (`tasks.base.Task.train`)
@@ -59,10 +58,6 @@ def check_directions(objectives: Sequence[Objective]) -> None:
         seen[obj.name] = obj.mode
 
 
-def is_feasible(metrics: Mapping[str, Any], constraints: Sequence[Constraint]) -> bool:
-    return violation(constraint_values(metrics, constraints)) <= 0
-
-
 def task_metrics(task: Any) -> tuple[str, ...]:
     """What a job of `task` may name: its metric, the other validation metrics it reports
     (`val_metrics`), and the cost every task reports (``params``, ``step_ms``)."""
@@ -85,5 +80,5 @@ def several(objective: Sequence[str] | None, constraint: Sequence[str] | None) -
 
 
 __all__ = ["COST_METRICS", "Constraint", "Objective", "check_directions", "constraint_values",
-           "is_feasible", "job_objectives", "parse_constraint", "parse_objective", "point", "rewards",
+           "job_objectives", "parse_constraint", "parse_objective", "point", "rewards",
            "several", "task_metrics"]

@@ -184,7 +184,7 @@ def _drive(spec: JobSpec, parent: str, exp_id: str, writer: Any, progress: bool,
         watch.check(spec.name, spec.experiment_path)
         monitor.plot()                     # (already queued at the last completion, unless cut short)
         writer.submit(pareto_plot.log_pareto_plot, spec.tracking_uri, parent, spec.name)   # (2+ objectives)
-        table = final.feasible_first(spec, parent, best_configs(spec.name, None, spec.tracking_uri))
+        table = best_configs(spec.name, None, spec.tracking_uri)          # feasible first, finals first
         open_store(spec.tracking_uri).log_text(parent, table.to_csv(index=False), "best_configs.csv")
         flushed = writer.flush() and flushed
         watch.check(spec.name, spec.experiment_path)

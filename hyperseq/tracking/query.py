@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .front import search_points
+from .front import recorded_objectives, search_points
 from .mlflow_store import trial_config
 from .store import default_tracking_uri, open_store
 from .tags import (TAG_DEFAULT, TAG_JOB, TAG_METRIC, TAG_MODE, TAG_PHASE, TAG_SEARCHER, TAG_SPACE,
@@ -51,6 +51,7 @@ def _trial_rows(uri: str, parent: Any, runs: list[Any] | None = None) -> list[di
     """One row per trial run of `parent` (or per run of `runs`, some of them)."""
     metric = parent.data.tags.get(TAG_METRIC, "")
     job = parent.data.tags.get(TAG_JOB, "")
+    constrained = bool(recorded_objectives(parent)[1])   # its trials log `feasible`; unmarked = not
     rows = []
     for run in open_store(uri).trial_runs(parent.info.run_id) if runs is None else runs:
         value = _latest(run, f"best_{metric}")
@@ -68,7 +69,7 @@ def _trial_rows(uri: str, parent: Any, runs: list[Any] | None = None) -> list[di
             "job": job, "run_id": run.info.run_id,
             "_config": trial_config(run), "_task": parent.data.tags.get(TAG_TASK),
             "_metric": (metric, parent.data.tags.get(TAG_MODE)),
-            "_feasible": _latest(run, "feasible") != 0,    # logged by constrained jobs only
+            "_feasible": _latest(run, "feasible") == 1 if constrained else True,
         })
     return rows
 
