@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -99,14 +100,21 @@ decisions:
 """
 
 
+def _random_job(tmp_path: Path, space: str, name: str, *opts: str) -> tuple[str, Any]:
+    """`hyperseq run` of the space file in `tmp_path`, random searcher, one epoch, on a sqlite
+    store and storage in `tmp_path`: (tracking URI, click result)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / space), "--name", name, "--epochs", "1", *opts,
+                                      "--searcher", "random", "--tracking-uri", uri,
+                                      "--storage", str(tmp_path / "ray")])
+    return uri, result
+
+
 @pytest.mark.slow
 def test_a_job_whose_every_trial_failed_ends_failed_with_the_first_error(ray_cluster, tmp_path: Path) -> None:
     (tmp_path / "crash.yaml").write_text(CRASHING)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = CliRunner().invoke(cli, ["run", str(tmp_path / "crash.yaml"), "--name", "allfail", "--trials", "3",
-                                      "--epochs", "1", "--max-failures", "0", "--final-top", "2",
-                                      "--searcher", "random", "--tracking-uri", uri,
-                                      "--storage", str(tmp_path / "ray")])
+    uri, result = _random_job(tmp_path, "crash.yaml", "allfail", "--trials", "3", "--max-failures", "0",
+                              "--final-top", "2")
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]   # after the progress bar
     assert len(lines) == 1 and result.stderr.strip().endswith(lines[0]), result.stderr
@@ -154,11 +162,8 @@ def test_the_final_default_takes_the_spaces_fixed_decisions_and_logs_them(ray_cl
     corpus = tmp_path / "mine.txt"
     corpus.write_text("ab" * 4000)                # two characters: any model's loss is near ln 2
     (tmp_path / "own.yaml").write_text(OWN_DATA.replace("DATA", str(corpus)))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = CliRunner().invoke(cli, ["run", str(tmp_path / "own.yaml"), "--name", "own", "--trials", "2",
-                                      "--epochs", "1", "--final-top", "1", "--final-epochs", "1",
-                                      "--searcher", "random", "--tracking-uri", uri,
-                                      "--storage", str(tmp_path / "ray")])
+    uri, result = _random_job(tmp_path, "own.yaml", "own", "--trials", "2", "--final-top", "1",
+                              "--final-epochs", "1")
     assert result.exit_code == 0, result.output
     [parent] = open_store(uri).job_runs("own")
     final = [r for r in open_store(uri).trial_runs(parent.info.run_id) if r.data.tags.get(T.TAG_PHASE) == "final"]
