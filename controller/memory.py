@@ -55,8 +55,7 @@ class Memory:
     # ---- views ------------------------------------------------------------------------------
     def history(self) -> tuple[list[Pairs], list[float]]:
         """Every distinct config with a finite reward and its mean reward, in first-told order."""
-        keys = list(self.sums)
-        return keys, [self.sums[k][0] / self.sums[k][1] for k in keys]
+        return list(self.sums), [s / n for s, n in self.sums.values()]
 
     def elites(self, k: int) -> list[tuple[Pairs, float]]:
         """The k best distinct configs by mean reward, best first (ties: first told first)."""

@@ -31,7 +31,7 @@ def one_thread() -> Iterator[None]:
 
 @dataclass
 class PolicyConfig:
-    hidden_size: int = 64        # LSTM width and token-embedding size
+    hidden_size: int = 32        # LSTM width and token-embedding size
     num_layers: int = 1          # stacked LSTMCells
     temperature: float = 1.0     # logits / temperature (before tanh clipping)
     tanh_c: float | None = 2.5   # logits -> tanh_c * tanh(logits); None disables clipping
@@ -92,15 +92,20 @@ class Policy(nn.Module):
 
     def walk(self, batch: int, choose: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Walk every slot once, feeding back the tokens `choose(slot, logits)` picks (and
-        holding a row's state where its slot is inactive); no log-probs, as sampling needs none."""
+        holding a row's state where its slot is inactive; `active` None: every row is active);
+        no log-probs, as sampling needs none."""
         x, state = self.initial(batch)
         for slot in range(len(self.slot_sizes)):
             logits, new_state = self.logits(slot, x, state)
             tokens, active = choose(slot, logits)
+            embedded = self.embedding(tokens + self.offsets[slot])
+            if active is None:                   # every row active: nothing to hold
+                state, x = new_state, embedded
+                continue
             keep = active.unsqueeze(1)
             state = [(torch.where(keep, h1, h0), torch.where(keep, c1, c0))
                      for (h1, c1), (h0, c0) in zip(new_state, state)]
-            x = torch.where(keep, self.embedding(tokens + self.offsets[slot]), x)
+            x = torch.where(keep, embedded, x)
 
     def score(self, tokens: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Re-score stored sequences. tokens, active: (B, S) -> log-probs (B,), entropies (B,).

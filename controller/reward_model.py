@@ -20,6 +20,7 @@ from search_spaces import SearchSpace
 
 from .memory import Pairs
 from .shaping import normal_scores
+from .update import encode
 
 EXP_SCALE = 3.0       # "exp" kernel: exp(EXP_SCALE * (overlap - 1))
 GRID_WIDTH = 0.5      # numeric grids: similarity exp(-(d / (GRID_WIDTH * (n - 1)))^2 / 2)
@@ -50,11 +51,10 @@ class RewardModel:
         self.targets = torch.zeros(0, dtype=torch.float64)
 
     def onehot(self, configs: Sequence[Pairs]) -> torch.Tensor:
-        rows = [row for row, pairs in enumerate(configs) for _ in pairs]
-        cols = [self.offsets[slot] + tok for pairs in configs for slot, tok in pairs]
+        """(N, vocab) 0/1 rows: a 1 at each active slot's token (one scatter over the encoded rows)."""
+        tokens, active = encode(self.slots, configs)
         out = torch.zeros(len(configs), self.vocab, dtype=torch.float64)
-        out[rows, cols] = 1.0                         # one indexed write, not one per token
-        return out
+        return out.scatter_(1, tokens + torch.tensor(self.offsets), active.to(torch.float64))
 
     def gram(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         overlap = (a @ self.similarity @ b.T) / self.slots

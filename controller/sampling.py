@@ -43,8 +43,13 @@ def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator)
 
     def choose(i: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         slot = slots[i]
-        on = [space.is_active(slot, c) for c in chosen] if slot.requires else [True] * n
         tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+        if not slot.requires:                    # unconditional: every row takes its token
+            for row, tok in enumerate(tokens.tolist()):
+                chosen[row][slot.key] = tok
+                picked[row].append((i, tok))
+            return tokens, None
+        on = [space.is_active(slot, c) for c in chosen]
         active = torch.tensor(on)
         tokens = tokens * active
         for row, tok in enumerate(tokens.tolist()):

@@ -22,7 +22,7 @@ LEVERS_OFF = {"shaping": "ema", "replay_history": False, "ppo_epochs": 1, "dedup
 @dataclass
 class ControllerOptions:
     # ---- policy -------------------------------------------------------------------------------
-    hidden_size: int = 64          # LSTM width
+    hidden_size: int = 32          # LSTM width (and token-embedding size)
     num_layers: int = 1            # stacked LSTMCells
     temperature: float = 1.0       # sampling temperature
     tanh_c: float | None = 2.5     # logit clipping tanh_c * tanh(logits); None = off

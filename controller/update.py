@@ -13,6 +13,7 @@ al. 2017) and NNI's PPO tuner train the same way. The elite term is priority-que
 from __future__ import annotations
 
 import functools
+from array import array
 from dataclasses import dataclass
 
 import torch
@@ -30,19 +31,24 @@ class Batch:
 
 
 def encode(slots: int, encoded: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """(slot, token) pair lists -> tokens (B, S) and active mask (B, S)."""
-    rows = [_row(slots, tuple(map(tuple, pairs))) for pairs in encoded]
-    tokens = torch.tensor([r[0] for r in rows], dtype=torch.long).reshape(len(rows), slots)
-    active = torch.tensor([r[1] for r in rows], dtype=torch.bool).reshape(len(rows), slots)
-    return tokens, active
+    """(slot, token) pair lists -> tokens (B, S) and active mask (B, S).
+
+    Each distinct config's row is packed to bytes once (`_row`); a batch is one join and one
+    buffer read, not a nested list for `torch.tensor` to walk element by element."""
+    rows = [_row(slots, pairs if isinstance(pairs, tuple) else tuple(map(tuple, pairs))) for pairs in encoded]
+    if not rows:
+        return torch.zeros(0, slots, dtype=torch.long), torch.zeros(0, slots, dtype=torch.bool)
+    tokens = torch.frombuffer(bytearray(b"".join(r[0] for r in rows)), dtype=torch.long)
+    active = torch.frombuffer(bytearray(b"".join(r[1] for r in rows)), dtype=torch.bool)
+    return tokens.reshape(len(rows), slots), active.reshape(len(rows), slots)
 
 
 @functools.lru_cache(maxsize=65536)
-def _row(slots: int, pairs: tuple) -> tuple[list[int], list[bool]]:
+def _row(slots: int, pairs: tuple) -> tuple[bytes, bytes]:
     tokens, active = [0] * slots, [False] * slots
     for slot, tok in pairs:
         tokens[slot], active[slot] = tok, True
-    return tokens, active
+    return array("q", tokens).tobytes(), bytes(active)
 
 
 def step(policy: Policy, optimizer: torch.optim.Optimizer, batch: Batch,
