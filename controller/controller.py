@@ -63,7 +63,7 @@ class Controller(Introspection):
             torch.manual_seed(o.seed)
             self.policy = Policy([len(s.choices) for s in space.slots],
                                  PolicyConfig(o.hidden_size, o.num_layers, o.temperature, o.tanh_c))
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=o.lr, foreach=True)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=o.lr, fused=True)
         self.rng = torch.Generator().manual_seed(o.seed)
         self.ema = EmaBaseline(o.baseline_decay)
         self.memory = Memory()

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+SCORE_ROWS = 32       # `Policy.score` pads its batch to a multiple of this many rows
+
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
@@ -111,7 +113,15 @@ class Policy(nn.Module):
         """Re-score stored sequences. tokens, active: (B, S) -> log-probs (B,), entropies (B,).
 
         Teacher forcing knows every input in advance, so each row's active slots are packed to
-        the front and the stacked LSTM runs as one fused op (the same numbers as `run`)."""
+        the front and the stacked LSTM runs as one fused op (the same numbers as `run`). The
+        batch is padded with empty rows to a multiple of `SCORE_ROWS`: the CPU LSTM kernel
+        (oneDNN) builds a new primitive for every new batch size, and the replayed history
+        grows by a few rows each update."""
+        rows = tokens.shape[0]
+        pad = -rows % SCORE_ROWS             # empty rows up to a multiple: few distinct LSTM shapes
+        if pad:
+            tokens = torch.cat([tokens, tokens.new_zeros(pad, tokens.shape[1])])
+            active = torch.cat([active, active.new_zeros(pad, active.shape[1])])
         batch, slots = tokens.shape
         lengths = active.sum(1)
         steps = max(1, int(lengths.max()))
@@ -138,7 +148,7 @@ class Policy(nn.Module):
         logp = log_probs.gather(2, toks.unsqueeze(2)).squeeze(2)
         ent = -torch.where(real, log_probs.exp() * log_probs, torch.zeros(()))
         m = valid.to(logits.dtype)
-        return (logp * m).sum(1), (ent.sum(2) * m).sum(1)
+        return (logp * m).sum(1)[:rows], (ent.sum(2) * m).sum(1)[:rows]
 
     def score_stepwise(self, tokens: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`score` by walking the slots one at a time, as sampling does (the reference)."""
