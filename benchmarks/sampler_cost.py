@@ -1,6 +1,6 @@
 """Suggestion cost of `ControllerSampler` against Optuna's TPE and random samplers.
 
-    python benchmarks/sampler_cost.py [--repeats 3] [--trials 200] [--problems ...] [--no-write]
+    python benchmarks/sampler_cost.py [--repeats 7] [--trials 200] [--problems ...] [--no-write]
 
 Every repeat runs one `--trials`-trial study per (problem, sampler) in this one process, the
 samplers interleaved (their order rotates with the repeat), so a busy machine slows all of
@@ -221,7 +221,7 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], cmd: str) -> st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3, help="studies per (problem, sampler); default 3")
+    ap.add_argument("--repeats", type=int, default=7, help="studies per (problem, sampler); default 7")
     ap.add_argument("--trials", type=int, default=200, help="trials per study; default 200")
     ap.add_argument("--problems", nargs="+", default=list(PROBLEMS), metavar="PROBLEM",
                     help=f"any of {', '.join(PROBLEMS)} (default: all)")
