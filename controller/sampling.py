@@ -41,19 +41,16 @@ def draw(policy: Policy, space: SearchSpace, n: int, generator: torch.Generator)
     picked: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     slots = space.slots
 
-    def choose(i: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def choose(i: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         slot = slots[i]
         tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
-        if not slot.requires:                    # unconditional: every row takes its token
-            for row, tok in enumerate(tokens.tolist()):
-                chosen[row][slot.key] = tok
-                picked[row].append((i, tok))
-            return tokens, None
-        on = [space.is_active(slot, c) for c in chosen]
-        active = torch.tensor(on)
-        tokens = tokens * active
+        on, active = None, None                  # unconditional: every row takes its token
+        if slot.requires:
+            on = [space.is_active(slot, c) for c in chosen]
+            active = torch.tensor(on)
+            tokens = tokens * active
         for row, tok in enumerate(tokens.tolist()):
-            if on[row]:
+            if on is None or on[row]:
                 chosen[row][slot.key] = tok
                 picked[row].append((i, tok))
         return tokens, active

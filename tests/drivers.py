@@ -45,7 +45,6 @@ def trial_runs(uri: str, job: str) -> list:
     return store.trial_runs(jobs[0].info.run_id) if jobs else []
 
 
-
 def resume_finishes(uri: str, storage: Path, job: str, trials: int) -> list:
     """``hyperseq resume JOB`` exits 0 and leaves the job FINISHED with each of its `trials`
     search trials finished exactly once and no run left RUNNING; returns the trial runs."""
@@ -61,6 +60,7 @@ def resume_finishes(uri: str, storage: Path, job: str, trials: int) -> list:
     assert parent.info.status == "FINISHED" and len(finished) == trials == len(set(finished))
     assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}, [(r.info.status, r.data.tags) for r in runs]
     return runs
+
 
 def wait_until(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 180) -> None:
     """Poll `ready()` until it holds; fail if the driver exits first or time runs out."""
